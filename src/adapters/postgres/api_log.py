@@ -1,0 +1,77 @@
+"""Buffered writer of api_logs rows: requests enqueue, one task inserts in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.postgres.tables import api_logs
+from application.ports.api_log import ApiLogEntry
+
+logger = logging.getLogger(__name__)
+
+
+class PostgresApiLogSink:
+    def __init__(self, engine: AsyncEngine, flush_interval: float = 0.5, max_buffer: int = 50_000) -> None:
+        self._engine = engine
+        self._flush_interval = flush_interval
+        self._max_buffer = max_buffer
+        self._buffer: list[ApiLogEntry] = []
+        self._task: asyncio.Task[None] | None = None
+        self._dropped = 0
+
+    def record(self, entry: ApiLogEntry) -> None:
+        if len(self._buffer) >= self._max_buffer:
+            self._dropped += 1
+            return
+        self._buffer.append(entry)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="api-log-flusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        if not self._buffer:
+            return
+        batch, self._buffer = self._buffer, []
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    api_logs.insert(),
+                    [
+                        {
+                            "tenant_id": entry.tenant_id,
+                            "id": uuid.uuid4(),
+                            "created_at": entry.created_at,
+                            "api_key_id": entry.api_key_id,
+                            "method": entry.method,
+                            "route": entry.route,
+                            "status": entry.status,
+                            "latency_ms": entry.latency_ms,
+                            "client_ip": entry.client_ip,
+                            "correlation_id": entry.correlation_id,
+                        }
+                        for entry in batch
+                    ],
+                )
+        except Exception:
+            logger.exception("could not write api logs", extra={"entries": len(batch)})
+        if self._dropped:
+            logger.warning("api log buffer overflowed", extra={"dropped": self._dropped})
+            self._dropped = 0
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            await self.flush()

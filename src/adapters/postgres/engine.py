@@ -1,0 +1,33 @@
+"""Engine creation and the translation of connection failures into application errors."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# Role every application transaction switches to, so row-level security applies even when the
+# connection itself logs in as a superuser or the tables' owner (those bypass RLS).
+APP_ROLE = "metachat_app"
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept the plain postgres:// URLs people paste and give SQLAlchemy its asyncpg dialect."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must start with postgresql:// (or postgres://)")
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+    return create_async_engine(
+        to_asyncpg_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(sa.text("SELECT 1"))

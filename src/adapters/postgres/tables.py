@@ -1,0 +1,179 @@
+"""Core tables. Every tenant-owned table leads its primary key and unique constraints with tenant_id,
+so a single Postgres can later become a Citus cluster distributed by tenant."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP, UUID
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TZ = TIMESTAMP(timezone=True)
+
+
+def _now() -> sa.TextClause:
+    return sa.text("now()")
+
+
+def _tenant_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("tenants.id", ondelete="CASCADE")
+
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("settings", JSONB, nullable=False),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+)
+
+channels = sa.Table(
+    "channels",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("external_id", sa.Text, nullable=False),
+    sa.Column("config", JSONB, nullable=False),
+    sa.Column("secrets_encrypted", BYTEA, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+)
+
+# Platform-wide directory (a reference table under Citus): which channel owns a Meta phone number id,
+# page id or widget id. Webhooks arrive before we know the tenant, so this lookup cannot be tenant-scoped.
+channel_routes = sa.Table(
+    "channel_routes",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("external_id", sa.Text, primary_key=True),
+    sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("channel_id", UUID(as_uuid=True), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"
+    ),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("prefix", sa.Text, nullable=False),
+    sa.Column("secret_hash", BYTEA, nullable=False),
+    sa.Column("scopes", ARRAY(sa.Text), nullable=False),
+    sa.Column("signing_secret_encrypted", BYTEA, nullable=True),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("expires_at", TZ, nullable=True),
+    sa.Column("last_used_at", TZ, nullable=True),
+    sa.Column("revoked_at", TZ, nullable=True),
+    sa.UniqueConstraint("tenant_id", "prefix"),
+)
+
+admin_api_keys = sa.Table(
+    "admin_api_keys",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("prefix", sa.Text, nullable=False, unique=True),
+    sa.Column("secret_hash", BYTEA, nullable=False),
+    sa.Column("scopes", ARRAY(sa.Text), nullable=False),
+    sa.Column("signing_secret_encrypted", BYTEA, nullable=True),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("expires_at", TZ, nullable=True),
+    sa.Column("last_used_at", TZ, nullable=True),
+    sa.Column("revoked_at", TZ, nullable=True),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("channel_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("contact_id", sa.Text, nullable=False),
+    sa.Column("contact_name", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.Text, nullable=False, server_default="bot"),
+    sa.Column("handoff_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("last_inbound_at", TZ, nullable=True),
+    sa.Column("last_agent_at", TZ, nullable=True),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.UniqueConstraint("tenant_id", "channel_id", "contact_id"),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"
+    ),
+)
+
+# Monthly range partitions on created_at (see partitions.py); the partition key has to be part of
+# the primary key, so lookups by id go through the (tenant_id, id) index of each partition.
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("created_at", TZ, primary_key=True, server_default=_now()),
+    sa.Column("conversation_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("channel_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("direction", sa.Text, nullable=False),
+    sa.Column("sender", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("content", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("provider_message_id", sa.Text, nullable=True),
+    sa.Column("reply_to_provider_id", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("error", JSONB, nullable=True),
+    sa.Column("occurred_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Index("ix_messages_conversation", "tenant_id", "conversation_id", "created_at"),
+    sa.Index("ix_messages_provider_id", "tenant_id", "provider_message_id"),
+    postgresql_partition_by="RANGE (created_at)",
+)
+
+api_logs = sa.Table(
+    "api_logs",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("created_at", TZ, primary_key=True, server_default=_now()),
+    sa.Column("api_key_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("route", sa.Text, nullable=False),
+    sa.Column("status", sa.SmallInteger, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("client_ip", sa.Text, nullable=True),
+    sa.Column("correlation_id", sa.Text, nullable=True),
+    sa.Index("ix_api_logs_tenant_time", "tenant_id", "created_at"),
+    postgresql_partition_by="RANGE (created_at)",
+)
+
+# Transactional outbox: events are written with the state change that caused them and published
+# by the relay after commit. `seq` orders publication; aggregate_key keeps per-aggregate order.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False),
+    sa.Column("aggregate_key", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("correlation_id", sa.Text, nullable=True),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("published_at", TZ, nullable=True),
+    sa.Index("ix_outbox_pending", "seq", postgresql_where=sa.text("published_at IS NULL")),
+)

@@ -1,0 +1,37 @@
+"""One transaction over the repositories; nothing is stored unless commit() ran."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from application.ports.repositories import ApiKeyRepository, ChannelRepository, Outbox, TenantRepository
+from domain.common.ids import TenantId
+
+
+class UnitOfWork(Protocol):
+    @property
+    def tenants(self) -> TenantRepository: ...
+
+    @property
+    def channels(self) -> ChannelRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    async def commit(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, tenant_id: TenantId | None) -> UnitOfWork:
+        """A unit of work scoped to one tenant (row-level security on), or platform-wide with None."""
+        ...

@@ -1,0 +1,90 @@
+"""Litestar application factory: routes, error mapping, auth dependency, OpenAPI, request logging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka import AsyncContainer
+from dishka.integrations.litestar import DishkaRouter, setup_dishka
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
+
+from application.ports.api_log import ApiLogSink
+from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.request_context import request_context_middleware
+from entrypoints.http.routes.api_keys import ApiKeyController
+from entrypoints.http.routes.channels import ChannelController
+from entrypoints.http.routes.health import health
+from entrypoints.http.routes.tenants import TenantController
+from entrypoints.http.security import provide_actor
+from entrypoints.settings import Settings
+
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    TenantController,
+    ChannelController,
+    ApiKeyController,
+    health,
+]
+
+
+class _DeferredSink:
+    """The api_logs sink lives in the container, which opens at start-up; the middleware exists before."""
+
+    def __init__(self) -> None:
+        self.target: ApiLogSink | None = None
+
+    def record(self, entry: Any) -> None:
+        if self.target is not None:
+            self.target.record(entry)
+
+
+def create_app(
+    container: AsyncContainer, settings: Settings, extra_handlers: list[ControllerRouterHandler] | None = None
+) -> Litestar:
+    sink = _DeferredSink()
+
+    async def on_startup() -> None:
+        sink.target = await container.get(ApiLogSink)
+
+    async def on_shutdown() -> None:
+        await container.close()
+
+    router = DishkaRouter("", route_handlers=[*ROUTE_HANDLERS, *(extra_handlers or [])])
+    app = Litestar(
+        route_handlers=[router],
+        dependencies={"actor": Provide(provide_actor)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[request_context_middleware(sink)],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        request_max_body_size=settings.http.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Meta Chat Platform API",
+            version="0.1.0",
+            description="Multi-tenant AI assistants on WhatsApp, Messenger and web chat.",
+            path="/api/docs",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="API key"),
+                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                }
+            ),
+            security=[{"bearer": []}, {"apiKey": []}],
+        ),
+        on_app_init=[_quiet_litestar_logging],
+        debug=False,
+    )
+    setup_dishka(container, app)
+    return app
+
+
+def _quiet_litestar_logging(config: AppConfig) -> AppConfig:
+    # Our JSON logging is configured by the CLI; Litestar must not install its own handlers.
+    config.logging_config = None
+    return config

@@ -1,0 +1,83 @@
+"""Authentication and rate limits as Litestar dependencies: every handler that declares `actor`
+is authenticated; public endpoints use `limit_public` for their per-IP budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka import AsyncContainer
+from litestar import Request
+from litestar.connection import ASGIConnection
+
+from application.auth import AuthenticateApiKey, AuthenticateInput, Principal, SignedRequest
+from application.errors import RateLimited
+from application.ports.rate_limiter import RateLimiter, RateRule
+from entrypoints.logging import tenant_id_var
+from entrypoints.settings import Settings
+
+STATE_PRINCIPAL = "principal"
+
+
+def _container(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncContainer:
+    container: AsyncContainer = connection.state.dishka_container
+    return container
+
+
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    authorization = connection.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return connection.headers.get("x-api-key") or None
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any], trust_forwarded_for: bool) -> str:
+    if trust_forwarded_for:
+        forwarded = connection.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return connection.client.host if connection.client else "unknown"
+
+
+async def provide_actor(request: Request[Any, Any, Any]) -> Principal:
+    container = _container(request)
+    authenticate = await container.get(AuthenticateApiKey)
+    needs_body = "x-signature" in request.headers
+    principal = await authenticate.execute(
+        AuthenticateInput(
+            presented_key=presented_key(request),
+            request=SignedRequest(
+                header=request.headers.get("x-signature"),
+                method=request.method,
+                path=request.url.path,
+                body=await request.body() if needs_body else b"",
+            ),
+        )
+    )
+    request.state[STATE_PRINCIPAL] = principal
+    if principal.tenant_id is not None:
+        tenant_id_var.set(str(principal.tenant_id))
+    if principal.key_id is not None and principal.rate_limits is not None:
+        limiter = await container.get(RateLimiter)
+        decision = await limiter.hit(
+            [
+                RateRule(f"key:{principal.key_id}", principal.rate_limits.per_key_per_minute),
+                RateRule(f"tenant:{principal.tenant_id}", principal.rate_limits.per_tenant_per_minute),
+            ]
+        )
+        if not decision.allowed:
+            raise RateLimited("rate limit exceeded", retry_after_seconds=decision.retry_after_seconds)
+    return principal
+
+
+async def limit_public(connection: ASGIConnection[Any, Any, Any, Any], bucket: str) -> None:
+    """Per-client-IP budget for unauthenticated endpoints (webhooks, web chat sessions)."""
+    container = _container(connection)
+    settings = await container.get(Settings)
+    limiter = await container.get(RateLimiter)
+    ip = client_ip(connection, settings.http.trust_forwarded_for)
+    decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", settings.http.public_rate_limit_per_minute)])
+    if not decision.allowed:
+        raise RateLimited(
+            "too many requests from this address", retry_after_seconds=decision.retry_after_seconds
+        )
