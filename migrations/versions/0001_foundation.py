@@ -153,6 +153,7 @@ CREATE TABLE outbox (
   tenant_id uuid NOT NULL,
   id uuid NOT NULL,
   seq bigint GENERATED ALWAYS AS IDENTITY,
+  kind text NOT NULL DEFAULT 'event' CHECK (kind IN ('event', 'task')),
   aggregate_key text NOT NULL,
   type text NOT NULL,
   payload jsonb NOT NULL,

@@ -26,7 +26,8 @@ def _downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
+async def upgrade(database_url: str, revision: str = "heads") -> None:
+    # "heads": parallel branches of work may each add a revision on top of the same parent.
     # Alembic's env runs its own event loop, so it gets a thread of its own.
     await asyncio.to_thread(_upgrade, database_url, revision)
 

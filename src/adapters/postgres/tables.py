@@ -169,6 +169,8 @@ outbox = sa.Table(
     sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False),
+    # "event" → the topic exchange; "task" → the worker's queue.
+    sa.Column("kind", sa.Text, nullable=False, server_default="event"),
     sa.Column("aggregate_key", sa.Text, nullable=False),
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("payload", JSONB, nullable=False),

@@ -7,6 +7,7 @@ from typing import Generic, Protocol, TypeVar
 
 import attrs
 
+from application.ports.tasks import Task
 from domain.channels.channel import Channel, ChannelKind
 from domain.common.ids import ApiKeyId, ChannelId, TenantId
 from domain.events import Event
@@ -79,4 +80,8 @@ class ApiKeyRepository(Protocol):
 class Outbox(Protocol):
     async def add(self, events: list[Event]) -> None:
         """Stage events to be published once the surrounding transaction commits."""
+        ...
+
+    async def add_tasks(self, tasks: list[Task]) -> None:
+        """Stage tasks for the worker; queued once the surrounding transaction commits."""
         ...

@@ -8,6 +8,7 @@ from typing import Any
 from dishka import AsyncContainer
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 
 from application.auth import AuthenticateApiKey, AuthenticateInput, Principal, SignedRequest
 from application.errors import RateLimited
@@ -81,3 +82,7 @@ async def limit_public(connection: ASGIConnection[Any, Any, Any, Any], bucket: s
         raise RateLimited(
             "too many requests from this address", retry_after_seconds=decision.retry_after_seconds
         )
+
+
+# Handlers declare `actor: Actor` to be authenticated (and rate limited) before they run.
+Actor = NamedDependency[Principal]

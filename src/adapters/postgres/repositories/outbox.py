@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.tables import outbox
+from application.ports.tasks import Task
 from domain.events import Event
 
 
@@ -19,6 +20,7 @@ class PostgresOutbox:
                 {
                     "tenant_id": event.tenant_id,
                     "id": event.id,
+                    "kind": "event",
                     "aggregate_key": event.aggregate_key,
                     "type": event.type,
                     "payload": event.envelope(),
@@ -26,5 +28,24 @@ class PostgresOutbox:
                     "created_at": event.occurred_at,
                 }
                 for event in events
+            ],
+        )
+
+    async def add_tasks(self, tasks: list[Task]) -> None:
+        if not tasks:
+            return
+        await self._connection.execute(
+            outbox.insert(),
+            [
+                {
+                    "tenant_id": task.tenant_id,
+                    "id": task.id,
+                    "kind": "task",
+                    "aggregate_key": task.ordering_key or f"task:{task.id}",
+                    "type": task.name,
+                    "payload": task.envelope(),
+                    "correlation_id": task.correlation_id,
+                }
+                for task in tasks
             ],
         )

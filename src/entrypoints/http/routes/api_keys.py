@@ -4,6 +4,7 @@ import uuid
 
 from dishka import FromDishka
 from litestar import Controller, delete, get, post
+from litestar.params import FromPath, JSONBody
 
 from application.api_keys.issue_api_key import IssueApiKey, IssueApiKeyInput
 from application.api_keys.manage_api_keys import (
@@ -14,7 +15,6 @@ from application.api_keys.manage_api_keys import (
     RotateApiKey,
     RotateApiKeyInput,
 )
-from application.auth import Principal
 from domain.common.ids import ApiKeyId, TenantId
 from domain.tenants.api_key import Scope
 from entrypoints.http.schemas.api_keys import (
@@ -23,6 +23,7 @@ from entrypoints.http.schemas.api_keys import (
     IssuedApiKeyResponse,
     RotateApiKeyBody,
 )
+from entrypoints.http.security import Actor
 
 
 class ApiKeyController(Controller):
@@ -32,9 +33,9 @@ class ApiKeyController(Controller):
     @post("/", summary="Issue an API key for the tenant (the plaintext is returned once)")
     async def create(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        data: CreateApiKeyBody,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[CreateApiKeyBody],
         use_case: FromDishka[IssueApiKey],
     ) -> IssuedApiKeyResponse:
         issued = await use_case.execute(
@@ -51,24 +52,28 @@ class ApiKeyController(Controller):
 
     @get("/", summary="List the tenant's API keys (prefix, scopes, expiry, last use)")
     async def list_keys(
-        self, actor: Principal, tenant_id: uuid.UUID, use_case: FromDishka[ListApiKeys]
+        self, actor: Actor, tenant_id: FromPath[uuid.UUID], use_case: FromDishka[ListApiKeys]
     ) -> list[ApiKeyResponse]:
         views = await use_case.execute(ListApiKeysInput(actor=actor, tenant_id=TenantId(tenant_id)))
         return [ApiKeyResponse.of(view) for view in views]
 
     @delete("/{key_id:uuid}", summary="Revoke an API key", status_code=204)
     async def revoke(
-        self, actor: Principal, tenant_id: uuid.UUID, key_id: uuid.UUID, use_case: FromDishka[RevokeApiKey]
+        self,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        key_id: FromPath[uuid.UUID],
+        use_case: FromDishka[RevokeApiKey],
     ) -> None:
         await use_case.execute(ApiKeyRef(actor=actor, tenant_id=TenantId(tenant_id), key_id=ApiKeyId(key_id)))
 
     @post("/{key_id:uuid}/rotate", summary="Issue a replacement; the old key keeps working for the overlap")
     async def rotate(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        key_id: uuid.UUID,
-        data: RotateApiKeyBody,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        key_id: FromPath[uuid.UUID],
+        data: JSONBody[RotateApiKeyBody],
         use_case: FromDishka[RotateApiKey],
     ) -> IssuedApiKeyResponse:
         issued = await use_case.execute(

@@ -4,8 +4,8 @@ import uuid
 
 from dishka import FromDishka
 from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, JSONBody
 
-from application.auth import Principal
 from application.channels.manage_channels import (
     ChannelRef,
     DeleteChannel,
@@ -19,6 +19,7 @@ from application.channels.register_channel import RegisterChannel, RegisterChann
 from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId, TenantId
 from entrypoints.http.schemas.channels import ChannelResponse, CreateChannelBody, ReplaceChannelBody
+from entrypoints.http.security import Actor
 
 
 class ChannelController(Controller):
@@ -28,9 +29,9 @@ class ChannelController(Controller):
     @post("/", summary="Connect a channel (WhatsApp number, Facebook page or web chat widget)")
     async def create(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        data: CreateChannelBody,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[CreateChannelBody],
         use_case: FromDishka[RegisterChannel],
     ) -> ChannelResponse:
         view = await use_case.execute(
@@ -48,14 +49,18 @@ class ChannelController(Controller):
 
     @get("/", summary="List a tenant's channels")
     async def list_channels(
-        self, actor: Principal, tenant_id: uuid.UUID, use_case: FromDishka[ListChannels]
+        self, actor: Actor, tenant_id: FromPath[uuid.UUID], use_case: FromDishka[ListChannels]
     ) -> list[ChannelResponse]:
         views = await use_case.execute(ListChannelsInput(actor=actor, tenant_id=TenantId(tenant_id)))
         return [ChannelResponse.of(view) for view in views]
 
     @get("/{channel_id:uuid}", summary="Get a channel (secrets masked)")
     async def get_channel(
-        self, actor: Principal, tenant_id: uuid.UUID, channel_id: uuid.UUID, use_case: FromDishka[GetChannel]
+        self,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        channel_id: FromPath[uuid.UUID],
+        use_case: FromDishka[GetChannel],
     ) -> ChannelResponse:
         view = await use_case.execute(
             ChannelRef(actor=actor, tenant_id=TenantId(tenant_id), channel_id=ChannelId(channel_id))
@@ -65,10 +70,10 @@ class ChannelController(Controller):
     @put("/{channel_id:uuid}", summary="Reconfigure a channel")
     async def replace(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        channel_id: uuid.UUID,
-        data: ReplaceChannelBody,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        channel_id: FromPath[uuid.UUID],
+        data: JSONBody[ReplaceChannelBody],
         use_case: FromDishka[ReplaceChannel],
     ) -> ChannelResponse:
         view = await use_case.execute(
@@ -87,9 +92,9 @@ class ChannelController(Controller):
     @delete("/{channel_id:uuid}", summary="Disconnect a channel", status_code=204)
     async def delete_channel(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        channel_id: uuid.UUID,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        channel_id: FromPath[uuid.UUID],
         use_case: FromDishka[DeleteChannel],
     ) -> None:
         await use_case.execute(

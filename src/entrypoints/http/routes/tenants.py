@@ -6,9 +6,8 @@ from typing import Annotated
 import msgspec
 from dishka import FromDishka
 from litestar import Controller, delete, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
-from application.auth import Principal
 from application.tenants.create_tenant import CreateTenant, CreateTenantInput
 from application.tenants.delete_tenant import DeleteTenant, DeleteTenantInput
 from application.tenants.read_tenants import GetTenant, GetTenantInput, ListTenants, ListTenantsInput
@@ -23,6 +22,7 @@ from entrypoints.http.schemas.tenants import (
     TenantPage,
     TenantResponse,
 )
+from entrypoints.http.security import Actor
 
 
 class TenantController(Controller):
@@ -31,7 +31,7 @@ class TenantController(Controller):
 
     @post("/", summary="Create a tenant (admin)")
     async def create(
-        self, actor: Principal, data: CreateTenantBody, use_case: FromDishka[CreateTenant]
+        self, actor: Actor, data: JSONBody[CreateTenantBody], use_case: FromDishka[CreateTenant]
     ) -> TenantResponse:
         view = await use_case.execute(
             CreateTenantInput(
@@ -43,7 +43,7 @@ class TenantController(Controller):
     @get("/", summary="List tenants (a tenant key sees only its own)")
     async def list_tenants(
         self,
-        actor: Principal,
+        actor: Actor,
         use_case: FromDishka[ListTenants],
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
@@ -55,7 +55,7 @@ class TenantController(Controller):
 
     @get("/{tenant_id:uuid}", summary="Get a tenant")
     async def get_tenant(
-        self, actor: Principal, tenant_id: uuid.UUID, use_case: FromDishka[GetTenant]
+        self, actor: Actor, tenant_id: FromPath[uuid.UUID], use_case: FromDishka[GetTenant]
     ) -> TenantResponse:
         return TenantResponse.of(
             await use_case.execute(GetTenantInput(actor=actor, tenant_id=TenantId(tenant_id)))
@@ -64,9 +64,9 @@ class TenantController(Controller):
     @put("/{tenant_id:uuid}", summary="Replace a tenant's name and settings")
     async def replace(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        data: ReplaceTenantBody,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[ReplaceTenantBody],
         use_case: FromDishka[UpdateTenant],
     ) -> TenantResponse:
         view = await use_case.execute(
@@ -82,9 +82,9 @@ class TenantController(Controller):
     @patch("/{tenant_id:uuid}", summary="Change some of a tenant's fields")
     async def patch_tenant(
         self,
-        actor: Principal,
-        tenant_id: uuid.UUID,
-        data: PatchTenantBody,
+        actor: Actor,
+        tenant_id: FromPath[uuid.UUID],
+        data: JSONBody[PatchTenantBody],
         use_case: FromDishka[UpdateTenant],
         current: FromDishka[GetTenant],
     ) -> TenantResponse:
@@ -104,6 +104,6 @@ class TenantController(Controller):
 
     @delete("/{tenant_id:uuid}", summary="Delete a tenant and everything it owns (admin)", status_code=204)
     async def delete_tenant(
-        self, actor: Principal, tenant_id: uuid.UUID, use_case: FromDishka[DeleteTenant]
+        self, actor: Actor, tenant_id: FromPath[uuid.UUID], use_case: FromDishka[DeleteTenant]
     ) -> None:
         await use_case.execute(DeleteTenantInput(actor=actor, tenant_id=TenantId(tenant_id)))

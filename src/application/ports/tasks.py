@@ -1,0 +1,36 @@
+"""Work the worker must do (index a document, process an inbound message, deliver a webhook).
+
+Tasks travel through the same transactional outbox as events, so a task is queued exactly when the
+state change that asks for it commits."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import attrs
+
+from domain.common.ids import TenantId, new_id
+
+
+@attrs.frozen
+class Task:
+    # Dotted name the worker dispatches on, e.g. "inbox.process", "document.index", "webhook.deliver".
+    name: str
+    tenant_id: TenantId
+    payload: dict[str, Any]
+    id: uuid.UUID = attrs.field(factory=new_id)
+    # Tasks with the same ordering key are handled one at a time, in the order they were queued
+    # (for example every inbound message of one conversation).
+    ordering_key: str | None = None
+    correlation_id: str | None = None
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "tenant_id": str(self.tenant_id),
+            "payload": self.payload,
+            "ordering_key": self.ordering_key,
+            "correlation_id": self.correlation_id,
+        }

@@ -1,0 +1,115 @@
+"""Shared fixtures: real Postgres (+pgvector), Redis and RabbitMQ; one fresh database per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import attrs
+import pytest
+from dishka import AsyncContainer
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from adapters.crypto.aes_gcm import generate_encoded_key
+from adapters.postgres import migrations
+from entrypoints.http.app import create_app
+from entrypoints.ioc.containers import make_http_container
+from entrypoints.settings import HttpSettings, Settings
+from tests.support.services import postgres_server, service_url
+
+ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with postgres_server(Path(tmp_path_factory.mktemp("postgres"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def template_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    """Migrated once per session; each test clones it (CREATE DATABASE … TEMPLATE is a file copy)."""
+    name = f"metachat_template_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await migrations.upgrade(_with_database(postgres_admin_url, name))
+        yield name
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres_admin_url: str, template_database: str) -> AsyncIterator[str]:
+    name = f"metachat_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_asyncpg_dsn(postgres_admin_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield _with_database(postgres_admin_url, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with service_url("TEST_REDIS_URL", "redis:7", "redis://127.0.0.1:6379/0") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    with service_url(
+        "TEST_RABBITMQ_URL", "rabbitmq:3-management", "amqp://guest:guest@127.0.0.1:5672/"
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=generate_encoded_key(),
+        admin_api_key=ADMIN_KEY,
+        http=HttpSettings(max_body_bytes=64 * 1024),
+        allow_private_webhook_urls=True,
+    )
+
+
+@pytest.fixture
+async def container(settings: Settings) -> AsyncIterator[AsyncContainer]:
+    container = make_http_container(settings)
+    yield container
+    await container.close()
+
+
+@pytest.fixture
+def app(container: AsyncContainer, settings: Settings) -> Litestar:
+    return create_app(container, settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        yield test_client
+
+
+def with_settings(settings: Settings, **changes: object) -> Settings:
+    return attrs.evolve(settings, **changes)
