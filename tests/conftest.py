@@ -9,10 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import attrs
+import httpx
 import pytest
 from dishka import AsyncContainer
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from adapters.crypto.aes_gcm import generate_encoded_key
 from adapters.postgres import migrations
@@ -73,9 +73,7 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> Iterator[str]:
-    with service_url(
-        "TEST_RABBITMQ_URL", "rabbitmq:3-management", "amqp://guest:guest@127.0.0.1:5672/"
-    ) as url:
+    with service_url("TEST_RABBITMQ_URL", "rabbitmq:3-management", "amqp://guest:guest@127.0.0.1:5672/") as url:
         yield url
 
 
@@ -105,10 +103,21 @@ def app(container: AsyncContainer, settings: Settings) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as test_client:
-        test_client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client that runs the app in the test's own event loop (Litestar's AsyncTestClient runs it
+    in a separate thread and loop, which would split the container's connection pools between loops)."""
+    # Lifespan hooks are called directly: anyio's task group in Litestar's lifespan cannot span the
+    # separate tasks pytest-asyncio uses for fixture set-up and tear-down.
+    for hook in app.on_startup:
+        await hook()  # type: ignore[call-arg]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50000)),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    ) as test_client:
         yield test_client
+    for hook in app.on_shutdown:
+        await hook()  # type: ignore[call-arg]
 
 
 def with_settings(settings: Settings, **changes: object) -> Settings:

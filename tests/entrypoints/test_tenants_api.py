@@ -21,9 +21,7 @@ async def test_tenant_crud_round_trip(client: Client) -> None:
     fetched = (await client.get(f"/api/tenants/{tenant['id']}")).json()
     assert fetched == tenant
 
-    patched = await client.patch(
-        f"/api/tenants/{tenant['id']}", json={"settings": {"rag": {"fusion": "rrf"}}}
-    )
+    patched = await client.patch(f"/api/tenants/{tenant['id']}", json={"settings": {"rag": {"fusion": "rrf"}}})
     assert patched.status_code == 200
     assert patched.json()["settings"]["rag"] == {**tenant["settings"]["rag"], "fusion": "rrf"}
     assert patched.json()["name"] == "Acme"

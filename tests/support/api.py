@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def create_tenant(client: Client, name: str = "Acme", **settings: Any) -> dict[str, Any]:

@@ -80,6 +80,4 @@ def service_url(env_name: str, image: str, local_default: str) -> Iterator[str]:
     if reachable(local_default):
         yield local_default
         return
-    raise RuntimeError(
-        f"{env_name} is not set, Docker is not available and nothing answers at {local_default}"
-    )
+    raise RuntimeError(f"{env_name} is not set, Docker is not available and nothing answers at {local_default}")

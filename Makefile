@@ -1,0 +1,19 @@
+# `make run` starts the whole platform on embedded defaults; `make test` runs the test suite.
+# Both install what they need (uv, then the locked dependencies) on a fresh machine with Python 3.11+.
+UV := scripts/uv.sh
+
+.PHONY: run test lint sync bench
+
+sync:
+	$(UV) sync --frozen
+
+run: sync
+	$(UV) run metachat run
+
+test: sync
+	$(UV) run pytest
+
+lint: sync
+	$(UV) run ruff check src tests bench migrations
+	$(UV) run ruff format --check src tests bench migrations
+	$(UV) run mypy
