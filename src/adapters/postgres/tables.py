@@ -179,3 +179,35 @@ outbox = sa.Table(
     sa.Column("published_at", TZ, nullable=True),
     sa.Index("ix_outbox_pending", "seq", postgresql_where=sa.text("published_at IS NULL")),
 )
+
+# Webhook inbox (migration 0003): each provider event once, keyed per channel by its provider key;
+# the worker turns pending rows into messages/statuses.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("channel_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("provider_event_key", sa.Text, nullable=False),
+    sa.Column("contact_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("received_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("state", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("outcome", sa.Text, nullable=False, server_default=""),
+    sa.Column("message_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("processed_at", TZ, nullable=True),
+    sa.UniqueConstraint("tenant_id", "channel_id", "provider_event_key"),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"
+    ),
+    sa.Index("ix_inbox_pending", "received_at", postgresql_where=sa.text("state = 'pending'")),
+)
+
+sa.Index(
+    "ix_messages_channel_provider_id",
+    messages.c.tenant_id,
+    messages.c.channel_id,
+    messages.c.provider_message_id,
+    postgresql_where=messages.c.provider_message_id.isnot(None),
+)
