@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.postgres.engine import APP_ROLE
 from adapters.postgres.repositories.api_keys import PostgresApiKeyRepository
 from adapters.postgres.repositories.channels import PostgresChannelRepository
+from adapters.postgres.repositories.conversations import PostgresConversationRepository
+from adapters.postgres.repositories.inbox import PostgresInboxRepository
+from adapters.postgres.repositories.messages import PostgresMessageRepository
 from adapters.postgres.repositories.outbox import PostgresOutbox
 from adapters.postgres.repositories.tenants import PostgresTenantRepository
 from application.errors import ServiceUnavailable
@@ -29,6 +32,9 @@ class PostgresUnitOfWork:
     channels: PostgresChannelRepository
     api_keys: PostgresApiKeyRepository
     outbox: PostgresOutbox
+    inbox: PostgresInboxRepository
+    conversations: PostgresConversationRepository
+    messages: PostgresMessageRepository
 
     def __init__(self, engine: AsyncEngine, cipher: SecretCipher, tenant_id: TenantId | None) -> None:
         self._engine = engine
@@ -62,6 +68,9 @@ class PostgresUnitOfWork:
         self.channels = PostgresChannelRepository(connection, self._cipher)
         self.api_keys = PostgresApiKeyRepository(connection)
         self.outbox = PostgresOutbox(connection)
+        self.inbox = PostgresInboxRepository(connection)
+        self.conversations = PostgresConversationRepository(connection)
+        self.messages = PostgresMessageRepository(connection)
         return self
 
     async def commit(self) -> None:

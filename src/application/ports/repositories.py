@@ -60,6 +60,10 @@ class ChannelRepository(Protocol):
         """Platform-wide lookup: which tenant's channel owns this phone number id / page id / widget id."""
         ...
 
+    async def locate(self, channel_id: ChannelId) -> Channel | None:
+        """Platform-wide lookup by id (per-channel webhook URLs carry only the channel id)."""
+        ...
+
 
 class ApiKeyRepository(Protocol):
     async def add(self, key: ApiKey) -> None: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.ports.messaging_repositories import ConversationRepository, InboxRepository, MessageRepository
 from application.ports.repositories import ApiKeyRepository, ChannelRepository, Outbox, TenantRepository
 from domain.common.ids import TenantId
 
@@ -21,6 +22,15 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def inbox(self) -> InboxRepository: ...
+
+    @property
+    def conversations(self) -> ConversationRepository: ...
+
+    @property
+    def messages(self) -> MessageRepository: ...
 
     async def commit(self) -> None: ...
 

@@ -81,6 +81,10 @@ class PostgresChannelRepository:
         ).one_or_none()
         return None if row is None else ChannelRoute(tenant_id=TenantId(row[0]), channel_id=ChannelId(row[1]))
 
+    async def locate(self, channel_id: ChannelId) -> Channel | None:
+        row = (await self._connection.execute(channels.select().where(channels.c.id == channel_id))).one_or_none()
+        return None if row is None else self._to_channel(row._mapping)
+
     async def _claim_route(self, channel: Channel) -> None:
         claimed = await self._connection.scalar(
             insert(channel_routes)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.postgres.tables import conversations
+from domain.common.ids import ChannelId, ConversationId, TenantId
+from domain.conversations.conversation import Conversation, ConversationState
+
+
+class PostgresConversationRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:
+        added = await self._connection.scalar(
+            insert(conversations)
+            .values(**_row(conversation))
+            .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "contact_id"])
+            .returning(conversations.c.id)
+        )
+        if added is not None:
+            return conversation, True
+        existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
+        if existing is None:
+            raise RuntimeError("a conflicting conversation vanished within the transaction")
+        return existing, False
+
+    async def find(self, tenant_id: TenantId, channel_id: ChannelId, contact_id: str) -> Conversation | None:
+        row = (
+            await self._connection.execute(
+                conversations.select().where(
+                    conversations.c.tenant_id == tenant_id,
+                    conversations.c.channel_id == channel_id,
+                    conversations.c.contact_id == contact_id,
+                )
+            )
+        ).one_or_none()
+        return None if row is None else _to_conversation(row._mapping)
+
+    async def get(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
+        row = (
+            await self._connection.execute(
+                conversations.select().where(
+                    conversations.c.tenant_id == tenant_id, conversations.c.id == conversation_id
+                )
+            )
+        ).one_or_none()
+        return None if row is None else _to_conversation(row._mapping)
+
+    async def update(self, conversation: Conversation) -> None:
+        values = _row(conversation)
+        for key in ("tenant_id", "id", "channel_id", "contact_id", "created_at"):
+            values.pop(key)
+        await self._connection.execute(
+            conversations.update()
+            .where(conversations.c.tenant_id == conversation.tenant_id, conversations.c.id == conversation.id)
+            .values(**values)
+        )
+
+
+def _row(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "tenant_id": conversation.tenant_id,
+        "id": conversation.id,
+        "channel_id": conversation.channel_id,
+        "contact_id": conversation.contact_id,
+        "contact_name": conversation.contact_name,
+        "state": str(conversation.state),
+        "handoff_reason": conversation.handoff_reason,
+        "last_inbound_at": conversation.last_inbound_at,
+        "last_agent_at": conversation.last_agent_at,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+    }
+
+
+def _to_conversation(row: Any) -> Conversation:
+    return Conversation(
+        id=ConversationId(row["id"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        channel_id=ChannelId(row["channel_id"]),
+        contact_id=row["contact_id"],
+        contact_name=row["contact_name"],
+        state=ConversationState(row["state"]),
+        last_inbound_at=row["last_inbound_at"],
+        last_agent_at=row["last_agent_at"],
+        handoff_reason=row["handoff_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.postgres.tables import inbox
+from domain.channels.channel import ChannelKind
+from domain.channels.inbox import InboxEntry, InboxState
+from domain.common.ids import ChannelId, MessageId, TenantId
+
+
+class PostgresInboxRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add_new(self, entries: list[InboxEntry]) -> list[InboxEntry]:
+        if not entries:
+            return []
+        inserted = await self._connection.execute(
+            insert(inbox)
+            .values(
+                [
+                    {
+                        "tenant_id": entry.tenant_id,
+                        "id": entry.id,
+                        "channel_id": entry.channel_id,
+                        "kind": str(entry.kind),
+                        "provider_event_key": entry.provider_event_key,
+                        "contact_id": entry.contact_id,
+                        "payload": entry.payload,
+                        "received_at": entry.received_at,
+                    }
+                    for entry in entries
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "provider_event_key"])
+            .returning(inbox.c.id)
+        )
+        new_ids = {row[0] for row in inserted}
+        return [entry for entry in entries if entry.id in new_ids]
+
+    async def get(self, tenant_id: TenantId, entry_id: uuid.UUID, *, lock: bool = False) -> InboxEntry | None:
+        query = inbox.select().where(inbox.c.tenant_id == tenant_id, inbox.c.id == entry_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._connection.execute(query)).one_or_none()
+        return None if row is None else _to_entry(row._mapping)
+
+    async def finish(self, entry: InboxEntry) -> None:
+        await self._connection.execute(
+            inbox.update()
+            .where(inbox.c.tenant_id == entry.tenant_id, inbox.c.id == entry.id)
+            .values(
+                state=str(entry.state),
+                outcome=entry.outcome[:1000],
+                message_id=entry.message_id,
+                processed_at=entry.processed_at,
+            )
+        )
+
+
+def _to_entry(row: Any) -> InboxEntry:
+    return InboxEntry(
+        id=row["id"],
+        tenant_id=TenantId(row["tenant_id"]),
+        channel_id=ChannelId(row["channel_id"]),
+        kind=ChannelKind(row["kind"]),
+        provider_event_key=row["provider_event_key"],
+        payload=row["payload"],
+        contact_id=row["contact_id"],
+        received_at=row["received_at"],
+        state=InboxState(row["state"]),
+        outcome=row["outcome"],
+        message_id=None if row["message_id"] is None else MessageId(row["message_id"]),
+        processed_at=row["processed_at"],
+    )

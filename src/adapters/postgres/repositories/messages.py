@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.postgres.tables import messages
+from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
+from domain.conversations.message import DeliveryStatus, Direction, Message, MessageError, MessageType, SenderRole
+
+
+class PostgresMessageRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def add(self, message: Message) -> None:
+        await self._connection.execute(
+            messages.insert().values(
+                tenant_id=message.tenant_id,
+                id=message.id,
+                created_at=message.created_at,
+                conversation_id=message.conversation_id,
+                channel_id=message.channel_id,
+                direction=str(message.direction),
+                sender=str(message.sender),
+                type=str(message.type),
+                text=message.text,
+                content=message.content,
+                provider_message_id=message.provider_message_id,
+                reply_to_provider_id=message.reply_to_provider_id,
+                status=str(message.status),
+                error=_error_json(message.error),
+                occurred_at=message.occurred_at,
+                idempotency_key=message.idempotency_key,
+            )
+        )
+
+    async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None:
+        return await self._one(messages.c.tenant_id == tenant_id, messages.c.id == message_id)
+
+    async def find_by_provider_id(
+        self, tenant_id: TenantId, channel_id: ChannelId, provider_message_id: str
+    ) -> Message | None:
+        return await self._one(
+            messages.c.tenant_id == tenant_id,
+            messages.c.channel_id == channel_id,
+            messages.c.provider_message_id == provider_message_id,
+        )
+
+    async def find_by_idempotency_key(self, tenant_id: TenantId, idempotency_key: str) -> Message | None:
+        return await self._one(messages.c.tenant_id == tenant_id, messages.c.idempotency_key == idempotency_key)
+
+    async def outbound_before(
+        self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        moment: datetime,
+        statuses: frozenset[DeliveryStatus],
+    ) -> list[Message]:
+        rows = await self._connection.execute(
+            messages.select()
+            .where(
+                messages.c.tenant_id == tenant_id,
+                messages.c.conversation_id == conversation_id,
+                messages.c.created_at <= moment,
+                messages.c.direction == str(Direction.OUTBOUND),
+                messages.c.status.in_([str(status) for status in statuses]),
+            )
+            .order_by(messages.c.created_at)
+        )
+        return [_to_message(row._mapping) for row in rows]
+
+    async def update_delivery(self, message: Message) -> None:
+        await self._connection.execute(
+            messages.update()
+            .where(
+                messages.c.tenant_id == message.tenant_id,
+                messages.c.id == message.id,
+                # The partition key lets Postgres touch one monthly partition only.
+                messages.c.created_at == message.created_at,
+            )
+            .values(
+                status=str(message.status),
+                error=_error_json(message.error),
+                provider_message_id=message.provider_message_id,
+            )
+        )
+
+    async def _one(self, *conditions: sa.ColumnElement[bool]) -> Message | None:
+        row = (
+            await self._connection.execute(
+                messages.select().where(*conditions).order_by(messages.c.created_at.desc()).limit(1)
+            )
+        ).one_or_none()
+        return None if row is None else _to_message(row._mapping)
+
+
+def _error_json(error: MessageError | None) -> dict[str, Any] | None:
+    return None if error is None else attrs.asdict(error)
+
+
+def _to_message(row: Any) -> Message:
+    error = row["error"]
+    return Message(
+        id=MessageId(row["id"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        conversation_id=ConversationId(row["conversation_id"]),
+        channel_id=ChannelId(row["channel_id"]),
+        direction=Direction(row["direction"]),
+        sender=SenderRole(row["sender"]),
+        type=MessageType(row["type"]),
+        text=row["text"],
+        content=row["content"],
+        provider_message_id=row["provider_message_id"],
+        reply_to_provider_id=row["reply_to_provider_id"],
+        status=DeliveryStatus(row["status"]),
+        error=None if error is None else MessageError(**error),
+        created_at=row["created_at"],
+        occurred_at=row["occurred_at"],
+        idempotency_key=row["idempotency_key"],
+    )

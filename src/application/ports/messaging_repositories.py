@@ -1,0 +1,65 @@
+"""Persistence ports for inbound/outbound messaging: the webhook inbox, conversations and messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+from domain.channels.inbox import InboxEntry
+from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
+from domain.conversations.conversation import Conversation
+from domain.conversations.message import DeliveryStatus, Message
+
+
+class InboxRepository(Protocol):
+    async def add_new(self, entries: list[InboxEntry]) -> list[InboxEntry]:
+        """Insert the entries whose (channel, provider key) is not stored yet; return those inserted."""
+        ...
+
+    async def get(self, tenant_id: TenantId, entry_id: uuid.UUID, *, lock: bool = False) -> InboxEntry | None:
+        """`lock` holds the row until the transaction ends, so one entry is never processed twice at once."""
+        ...
+
+    async def finish(self, entry: InboxEntry) -> None:
+        """Persist the entry's final state, outcome and message."""
+        ...
+
+
+class ConversationRepository(Protocol):
+    async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:
+        """The stored conversation of (channel, contact), adding `conversation` if there is none;
+        the flag says whether it was added now."""
+        ...
+
+    async def find(self, tenant_id: TenantId, channel_id: ChannelId, contact_id: str) -> Conversation | None: ...
+
+    async def get(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None: ...
+
+    async def update(self, conversation: Conversation) -> None: ...
+
+
+class MessageRepository(Protocol):
+    async def add(self, message: Message) -> None: ...
+
+    async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None: ...
+
+    async def find_by_provider_id(
+        self, tenant_id: TenantId, channel_id: ChannelId, provider_message_id: str
+    ) -> Message | None: ...
+
+    async def find_by_idempotency_key(self, tenant_id: TenantId, idempotency_key: str) -> Message | None: ...
+
+    async def outbound_before(
+        self,
+        tenant_id: TenantId,
+        conversation_id: ConversationId,
+        moment: datetime,
+        statuses: frozenset[DeliveryStatus],
+    ) -> list[Message]:
+        """Outbound messages of the conversation created up to `moment` whose status is one of `statuses`."""
+        ...
+
+    async def update_delivery(self, message: Message) -> None:
+        """Persist status, error and provider id of a message."""
+        ...
