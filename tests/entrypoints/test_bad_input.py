@@ -1,0 +1,84 @@
+"""Bad input gets a clear JSON error and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.api import Client, create_tenant
+
+
+async def _snapshot(client: Client, tenant_id: str) -> tuple[Any, Any, Any]:
+    tenants = (await client.get("/api/tenants")).json()
+    tenant = (await client.get(f"/api/tenants/{tenant_id}")).json()
+    channels = (await client.get(f"/api/tenants/{tenant_id}/channels")).json()
+    return tenants, tenant, channels
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", "/api/tenants", b'{"name": "x",', 400, "malformed_request"),
+        ("POST", "/api/tenants", b"not json at all", 400, "malformed_request"),
+        ("POST", "/api/tenants", b'{"name": 42}', 422, "validation_failed"),
+        ("POST", "/api/tenants", b'{"name": "x", "plan": "gold"}', 422, "validation_failed"),
+        ("POST", "/api/tenants", b'{"name": ""}', 422, "validation_failed"),
+        ("POST", "/api/tenants", b'{"name": "x", "settings": {"rag": {"top_k": 0}}}', 422, "validation_failed"),
+        ("POST", "/api/tenants", b'{"name": "x", "settings": {"locale": "english!"}}', 422, "invariant_violation"),
+        ("PATCH", "/api/tenants/{tenant}", b'{"settings": {"rag": {"fusion": "magic"}}}', 422, "validation_failed"),
+        ("PATCH", "/api/tenants/{tenant}", b'{"settings": {"rag": {"chunk_overlap_tokens": 900}}}', 422, None),
+        ("PUT", "/api/tenants/{tenant}", b'{"settings": {}}', 422, "validation_failed"),
+        ("POST", "/api/tenants/{tenant}/channels", b'{"kind": "whatsapp", "name": "x", "config": []}', 422, None),
+        (
+            "POST",
+            "/api/tenants/{tenant}/channels",
+            b'{"kind": "messenger", "name": "x", "config": {"page_id": "12345678", "colour": "red"}}',
+            422,
+            "invariant_violation",
+        ),
+        ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "k", "scopes": ["root"]}', 422, "validation_failed"),
+        ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "k", "scopes": []}', 422, "validation_failed"),
+    ],
+)
+async def test_bad_bodies_are_refused_and_change_nothing(
+    client: Client, method: str, path: str, body: bytes, status: int, code: str | None
+) -> None:
+    tenant = await create_tenant(client)
+    before = await _snapshot(client, tenant["id"])
+    response = await client.request(
+        method, path.format(tenant=tenant["id"]), content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code
+    assert await _snapshot(client, tenant["id"]) == before
+
+
+async def test_oversized_bodies_get_413(client: Client) -> None:
+    tenant = await create_tenant(client)
+    before = await _snapshot(client, tenant["id"])
+    huge = b'{"name": "' + b"x" * (200 * 1024) + b'"}'
+    response = await client.post("/api/tenants", content=huge, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert await _snapshot(client, tenant["id"]) == before
+
+
+async def test_unknown_routes_and_methods_get_json_errors(client: Client) -> None:
+    missing = await client.get("/api/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong_method = await client.patch("/api/health")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_bad_query_parameters_are_refused(client: Client) -> None:
+    response = await client.get("/api/tenants", params={"limit": "0"})
+    assert response.status_code in (400, 422)
+    assert "error" in response.json()
+    response = await client.get("/api/tenants", params={"limit": "many"})
+    assert response.status_code in (400, 422)
