@@ -61,9 +61,7 @@ channel_routes = sa.Table(
     sa.Column("external_id", sa.Text, primary_key=True),
     sa.Column("tenant_id", UUID(as_uuid=True), nullable=False),
     sa.Column("channel_id", UUID(as_uuid=True), nullable=False),
-    sa.ForeignKeyConstraint(
-        ["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"
-    ),
+    sa.ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"),
 )
 
 api_keys = sa.Table(
@@ -113,9 +111,7 @@ conversations = sa.Table(
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
     sa.UniqueConstraint("tenant_id", "channel_id", "contact_id"),
-    sa.ForeignKeyConstraint(
-        ["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"
-    ),
+    sa.ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"),
 )
 
 # Monthly range partitions on created_at (see partitions.py); the partition key has to be part of
@@ -198,9 +194,7 @@ inbox = sa.Table(
     sa.Column("message_id", UUID(as_uuid=True), nullable=True),
     sa.Column("processed_at", TZ, nullable=True),
     sa.UniqueConstraint("tenant_id", "channel_id", "provider_event_key"),
-    sa.ForeignKeyConstraint(
-        ["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"
-    ),
+    sa.ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"),
     sa.Index("ix_inbox_pending", "received_at", postgresql_where=sa.text("state = 'pending'")),
 )
 

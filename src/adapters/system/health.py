@@ -11,9 +11,7 @@ from application.ports.health import DependencyStatus
 class CallableProbe:
     """Healthy when the check coroutine returns without raising; latency is measured around it."""
 
-    def __init__(
-        self, name: str, check: Callable[[], Awaitable[object]], *, required: bool, mode: str
-    ) -> None:
+    def __init__(self, name: str, check: Callable[[], Awaitable[object]], *, required: bool, mode: str) -> None:
         self.name = name
         self.required = required
         self._check = check
@@ -27,9 +25,7 @@ class CallableProbe:
             return DependencyStatus(
                 self.name, False, self.required, (time.perf_counter() - started) * 1000, type(error).__name__
             )
-        return DependencyStatus(
-            self.name, True, self.required, (time.perf_counter() - started) * 1000, self._mode
-        )
+        return DependencyStatus(self.name, True, self.required, (time.perf_counter() - started) * 1000, self._mode)
 
 
 async def always_ready() -> None:

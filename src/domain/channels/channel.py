@@ -64,9 +64,7 @@ class MessengerConfig:
 
     def __attrs_post_init__(self) -> None:
         if not _NUMERIC_ID.match(self.page_id):
-            raise InvariantViolation(
-                "a Messenger channel needs a numeric page_id", details={"field": "config.page_id"}
-            )
+            raise InvariantViolation("a Messenger channel needs a numeric page_id", details={"field": "config.page_id"})
 
     @property
     def external_id(self) -> str:
@@ -94,13 +92,9 @@ class WebChatConfig:
                 "allowed_origins must be scheme://host[:port] without a path", details={"invalid": bad}
             )
         if self.position not in ("left", "right"):
-            raise InvariantViolation(
-                "position must be 'left' or 'right'", details={"field": "config.position"}
-            )
+            raise InvariantViolation("position must be 'left' or 'right'", details={"field": "config.position"})
         if not _COLOUR.match(self.brand_color):
-            raise InvariantViolation(
-                "brand_color must look like #1a2b3c", details={"field": "config.brand_color"}
-            )
+            raise InvariantViolation("brand_color must look like #1a2b3c", details={"field": "config.brand_color"})
 
     @property
     def external_id(self) -> str:
@@ -161,9 +155,7 @@ class Channel:
         """The id Meta (or the widget) uses for this channel; unique platform-wide per kind."""
         return self.config.external_id
 
-    def reconfigure(
-        self, *, name: str, config: ChannelConfig, secrets: dict[str, str] | None, active: bool
-    ) -> None:
+    def reconfigure(self, *, name: str, config: ChannelConfig, secrets: dict[str, str] | None, active: bool) -> None:
         if not isinstance(config, CONFIG_TYPES[self.kind]):
             raise InvariantViolation(f"config does not belong to a {self.kind} channel")
         self.name = _checked_name(name)

@@ -25,9 +25,7 @@ def _positive(_: object, attribute: attrs.Attribute[int], value: int) -> None:
 
 def _unit_interval(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
-        raise InvariantViolation(
-            f"{attribute.name} must be between 0 and 1", details={"field": attribute.name}
-        )
+        raise InvariantViolation(f"{attribute.name} must be between 0 and 1", details={"field": attribute.name})
 
 
 class FusionMethod(StrEnum):
@@ -50,9 +48,7 @@ class RagSettings:
     vector_weight: float = attrs.field(default=0.7, validator=_unit_interval)
     fusion: FusionMethod = attrs.field(default=FusionMethod.WEIGHTED, converter=FusionMethod)
     min_score: float = attrs.field(default=0.0, validator=_unit_interval)
-    chunking: ChunkingStrategyName = attrs.field(
-        default=ChunkingStrategyName.RECURSIVE, converter=ChunkingStrategyName
-    )
+    chunking: ChunkingStrategyName = attrs.field(default=ChunkingStrategyName.RECURSIVE, converter=ChunkingStrategyName)
     chunk_tokens: int = attrs.field(default=300, validator=_positive)
     chunk_overlap_tokens: int = 40
 
@@ -116,9 +112,7 @@ class TenantSettings:
                 details={"field": "locale"},
             )
         if any(not keyword.strip() for keyword in self.handoff_keywords):
-            raise InvariantViolation(
-                "handoff keywords must not be blank", details={"field": "handoff_keywords"}
-            )
+            raise InvariantViolation("handoff keywords must not be blank", details={"field": "handoff_keywords"})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TenantSettings:

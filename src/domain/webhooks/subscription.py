@@ -44,22 +44,16 @@ def check_event_patterns(patterns: tuple[str, ...]) -> None:
         raise InvariantViolation("a webhook needs at least one event type (use '*' for all)")
     bad = [pattern for pattern in patterns if not _EVENT_PATTERN.match(pattern)]
     if bad:
-        raise InvariantViolation(
-            "event types look like 'message.received' or 'message.*'", details={"invalid": bad}
-        )
+        raise InvariantViolation("event types look like 'message.received' or 'message.*'", details={"invalid": bad})
 
 
 def check_headers(headers: dict[str, str]) -> None:
     bad = [
         name
         for name in headers
-        if not _HEADER_NAME.match(name)
-        or name.lower() in _RESERVED_HEADERS
-        or name.lower().startswith("x-metachat-")
+        if not _HEADER_NAME.match(name) or name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-metachat-")
     ]
     if bad:
-        raise InvariantViolation(
-            "custom header names must be plain and not reserved", details={"invalid": bad}
-        )
+        raise InvariantViolation("custom header names must be plain and not reserved", details={"invalid": bad})
     if any("\n" in value or "\r" in value or len(value) > 2000 for value in headers.values()):
         raise InvariantViolation("custom header values must be single-line and at most 2000 characters")

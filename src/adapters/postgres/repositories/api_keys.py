@@ -29,16 +29,12 @@ class PostgresApiKeyRepository:
 
     async def get(self, tenant_id: TenantId | None, key_id: ApiKeyId) -> ApiKey | None:
         table, condition = _scoped(tenant_id)
-        row = (
-            await self._connection.execute(table.select().where(condition, table.c.id == key_id))
-        ).one_or_none()
+        row = (await self._connection.execute(table.select().where(condition, table.c.id == key_id))).one_or_none()
         return None if row is None else _to_key(row._mapping, tenant_id)
 
     async def find_by_prefix(self, tenant_id: TenantId | None, prefix: str) -> ApiKey | None:
         table, condition = _scoped(tenant_id)
-        row = (
-            await self._connection.execute(table.select().where(condition, table.c.prefix == prefix))
-        ).one_or_none()
+        row = (await self._connection.execute(table.select().where(condition, table.c.prefix == prefix))).one_or_none()
         return None if row is None else _to_key(row._mapping, tenant_id)
 
     async def list(self, tenant_id: TenantId | None) -> list[ApiKey]:

@@ -44,13 +44,7 @@ class PostgresChannelRepository:
         await self._connection.execute(
             channels.update()
             .where(channels.c.tenant_id == channel.tenant_id, channels.c.id == channel.id)
-            .values(
-                **{
-                    key: value
-                    for key, value in values.items()
-                    if key not in ("tenant_id", "id", "created_at")
-                }
-            )
+            .values(**{key: value for key, value in values.items() if key not in ("tenant_id", "id", "created_at")})
         )
         if previous_external_id != channel.external_id:
             await self._connection.execute(
@@ -125,9 +119,7 @@ class PostgresChannelRepository:
     def _to_channel(self, row: Any) -> Channel:
         kind = ChannelKind(row["kind"])
         encrypted = row["secrets_encrypted"]
-        secrets = (
-            json.loads(self._cipher.decrypt(bytes(encrypted), context=row["id"].bytes)) if encrypted else {}
-        )
+        secrets = json.loads(self._cipher.decrypt(bytes(encrypted), context=row["id"].bytes)) if encrypted else {}
         return Channel(
             id=ChannelId(row["id"]),
             tenant_id=TenantId(row["tenant_id"]),

@@ -30,9 +30,7 @@ class PostgresTenantRepository:
         )
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
-        row = (
-            await self._connection.execute(tenants.select().where(tenants.c.id == tenant_id))
-        ).one_or_none()
+        row = (await self._connection.execute(tenants.select().where(tenants.c.id == tenant_id))).one_or_none()
         return None if row is None else _to_tenant(row)
 
     async def list(self, *, limit: int, cursor: str | None, only: TenantId | None = None) -> Page[Tenant]:
@@ -41,9 +39,7 @@ class PostgresTenantRepository:
             query = query.where(tenants.c.id == only)
         if cursor is not None:
             created_at, last_id = _decode_cursor(cursor)
-            query = query.where(
-                sa.tuple_(tenants.c.created_at, tenants.c.id) > sa.tuple_(created_at, last_id)
-            )
+            query = query.where(sa.tuple_(tenants.c.created_at, tenants.c.id) > sa.tuple_(created_at, last_id))
         rows = (await self._connection.execute(query)).all()
         items = [_to_tenant(row) for row in rows[:limit]]
         next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
