@@ -59,10 +59,15 @@ class WatermarkReport:
 
 @attrs.frozen
 class EchoReport:
-    """A copy of a message the page itself sent: recorded elsewhere, never answered."""
+    """A copy of a message the page itself sent; never answered. Our own sends are already stored;
+    one a person typed in the Page inbox is recorded as an agent's message."""
 
     provider_message_id: str
     contact_id: str
+    sent_by_platform: bool
+    occurred_at: datetime
+    text: str = ""
+    content: dict[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen

@@ -1,0 +1,245 @@
+"""HTTP access to Meta's Graph API: pooled async client, error classification by Meta error code,
+exponential backoff with jitter for retryable failures, and per-sender pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import httpx
+
+from application.ports.channel_adapters import FetchedMedia, MediaUnavailable
+from application.ports.channel_gateway import ChannelSendError, SendFailure
+
+logger = logging.getLogger(__name__)
+
+# Meta error codes (WhatsApp Cloud API + Messenger), see docs/channels.md for the table.
+_RATE_LIMITED = frozenset({4, 17, 32, 613, 80007, 130429, 131056})
+_TEMPORARY = frozenset({1, 2, 1200, 131000, 131016, 131057})
+_WINDOW_CLOSED = frozenset({131047, 1545041})
+_INVALID_RECIPIENT = frozenset({131026, 131030, 551})
+_AUTH = frozenset({0, 3, 10, 190})
+_POLICY = frozenset({368, 131031, 131048, 131049, 131050})
+_MESSENGER_WINDOW_SUBCODE = 2018278
+_MESSENGER_NO_USER_SUBCODE = 2018001
+
+
+@attrs.frozen
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 8.0
+
+    def delay(self, attempt: int, hint: float | None) -> float:
+        """Exponential backoff with jitter; the provider's Retry-After is a floor."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
+        jittered = random.uniform(ceiling / 2, ceiling)
+        return max(jittered, hint or 0.0)
+
+
+class SendPacer:
+    """Spaces requests of one sender (a phone number, a page) to at most `per_second`.
+
+    Slots are reserved before sleeping, so concurrent senders queue fairly without a lock. The pace
+    holds per process; with several workers each gets the configured rate, so set it with that in mind.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._next_slot: dict[str, float] = {}
+
+    def reserve(self, key: str, per_second: float) -> float:
+        now = self._clock()
+        slot = max(now, self._next_slot.get(key, now))
+        self._next_slot[key] = slot + 1.0 / per_second
+        return slot - now
+
+
+def classify(status_code: int, body: Any, retry_after: float | None) -> ChannelSendError:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        reason = (
+            SendFailure.RATE_LIMITED
+            if status_code == 429
+            else SendFailure.TEMPORARY
+            if status_code >= 500
+            else SendFailure.INVALID_REQUEST
+        )
+        return ChannelSendError(
+            reason, code=f"http_{status_code}", title="unexpected response", retry_after_seconds=retry_after
+        )
+    code = error.get("code")
+    code = code if isinstance(code, int) else -1
+    subcode = error.get("error_subcode")
+    details = error.get("error_data", {}).get("details", "") if isinstance(error.get("error_data"), dict) else ""
+    title = str(error.get("error_user_title") or error.get("title") or error.get("message") or "error")
+    reason = _reason(code, subcode if isinstance(subcode, int) else None, status_code)
+    return ChannelSendError(
+        reason,
+        code=str(code) if subcode is None else f"{code}/{subcode}",
+        title=title,
+        details=str(details),
+        retry_after_seconds=retry_after,
+    )
+
+
+def _reason(code: int, subcode: int | None, status_code: int) -> SendFailure:
+    if subcode == _MESSENGER_WINDOW_SUBCODE or code in _WINDOW_CLOSED:
+        return SendFailure.WINDOW_CLOSED
+    if subcode == _MESSENGER_NO_USER_SUBCODE or code in _INVALID_RECIPIENT:
+        return SendFailure.INVALID_RECIPIENT
+    if code in _RATE_LIMITED:
+        return SendFailure.RATE_LIMITED
+    if code in _TEMPORARY:
+        return SendFailure.TEMPORARY
+    if code in _AUTH or 200 <= code <= 299:
+        return SendFailure.AUTH
+    if code in _POLICY:
+        return SendFailure.POLICY
+    if status_code == 429:
+        return SendFailure.RATE_LIMITED
+    if status_code >= 500:
+        return SendFailure.TEMPORARY
+    return SendFailure.INVALID_REQUEST
+
+
+class MediaUrlGone(MediaUnavailable):
+    """The download URL answered 404/410: WhatsApp media URLs expire after five minutes."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"media URL answered {status_code}", retryable=False)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+class GraphApiClient:
+    def __init__(
+        self,
+        base_url: str,
+        version: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout_seconds: float = 20.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._root = f"{base_url.rstrip('/')}/{version.strip('/')}"
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self.pacer = SendPacer()
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds, connect=5.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"User-Agent": "metachat"},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def url(self, path: str) -> str:
+        return f"{self._root}/{path.lstrip('/')}"
+
+    async def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        bearer: str | None = None,
+        access_token: str | None = None,
+        pace: tuple[str, float] | None = None,
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        params = {"access_token": access_token} if access_token else None
+        return await self._call("POST", self.url(path), headers=headers, params=params, json=body, pace=pace)
+
+    async def get(self, path: str, *, bearer: str) -> dict[str, Any]:
+        return await self._call("GET", self.url(path), headers={"Authorization": f"Bearer {bearer}"})
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        pace: tuple[str, float] | None = None,
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            if pace is not None:
+                wait = self.pacer.reserve(*pace)
+                if wait > 0:
+                    await self._sleep(wait)
+            try:
+                response = await self._client.request(method, url, headers=headers, params=params, json=json)
+            except httpx.HTTPError as error:
+                failure = ChannelSendError(SendFailure.TEMPORARY, code="network", title=type(error).__name__)
+            else:
+                if response.is_success:
+                    result = response.json()
+                    return result if isinstance(result, dict) else {}
+                try:
+                    parsed: Any = response.json()
+                except ValueError:
+                    parsed = None
+                failure = classify(response.status_code, parsed, _retry_after(response))
+            hint = failure.retry_after_seconds
+            # A Retry-After beyond our longest backoff is left to the caller's (task-level) retry.
+            if (
+                not failure.retryable
+                or attempt >= self._retry.max_attempts
+                or (hint is not None and hint > self._retry.max_delay_seconds)
+            ):
+                raise failure
+            delay = self._retry.delay(attempt, hint)
+            logger.warning(
+                "graph api call failed, retrying",
+                extra={"code": failure.code, "reason": str(failure.reason), "attempt": attempt, "delay": delay},
+            )
+            await self._sleep(delay)
+
+    async def download(self, url: str, *, bearer: str | None, max_bytes: int) -> FetchedMedia:
+        """Stream a file, refusing it as soon as it is larger than `max_bytes`."""
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                return await self._download_once(url, headers, max_bytes)
+            except MediaUnavailable as error:
+                if not error.retryable or attempt == self._retry.max_attempts:
+                    raise
+            await self._sleep(self._retry.delay(attempt, None))
+        raise AssertionError("unreachable")
+
+    async def _download_once(self, url: str, headers: dict[str, str], max_bytes: int) -> FetchedMedia:
+        try:
+            async with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+                if response.status_code in (404, 410):
+                    raise MediaUrlGone(response.status_code)
+                if response.status_code != 200:
+                    retryable = response.status_code == 429 or response.status_code >= 500
+                    raise MediaUnavailable(f"media download answered {response.status_code}", retryable=retryable)
+                declared = response.headers.get("content-length")
+                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise MediaUnavailable(f"media is larger than {max_bytes} bytes", retryable=False)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MediaUnavailable(f"media is larger than {max_bytes} bytes", retryable=False)
+                    chunks.append(chunk)
+                mime_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+                return FetchedMedia(data=b"".join(chunks), mime_type=mime_type.lower())
+        except httpx.HTTPError as error:
+            raise MediaUnavailable(f"media download failed: {type(error).__name__}", retryable=True) from error
