@@ -6,12 +6,12 @@ import json
 import logging
 import re
 import sys
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
-tenant_id_var: ContextVar[str | None] = ContextVar("tenant_id", default=None)
+from application.observability import correlation_id_var, tenant_id_var
+
+__all__ = ["RedactingJsonFormatter", "configure_logging", "correlation_id_var", "redact", "tenant_id_var"]
 
 REDACTED = "[REDACTED]"
 # Extra fields whose values are secrets or user content: never written, whatever the caller passed.

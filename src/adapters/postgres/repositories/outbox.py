@@ -3,6 +3,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.tables import outbox
+from application.observability import correlation_id_var
 from application.ports.tasks import Task
 from domain.events import Event
 
@@ -24,7 +25,7 @@ class PostgresOutbox:
                     "aggregate_key": event.aggregate_key,
                     "type": event.type,
                     "payload": event.envelope(),
-                    "correlation_id": event.correlation_id,
+                    "correlation_id": event.correlation_id or correlation_id_var.get(),
                     "created_at": event.occurred_at,
                 }
                 for event in events
@@ -44,7 +45,7 @@ class PostgresOutbox:
                     "aggregate_key": task.ordering_key or f"task:{task.id}",
                     "type": task.name,
                     "payload": task.envelope(),
-                    "correlation_id": task.correlation_id,
+                    "correlation_id": task.correlation_id or correlation_id_var.get(),
                 }
                 for task in tasks
             ],
