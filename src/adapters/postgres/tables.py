@@ -205,3 +205,99 @@ sa.Index(
     messages.c.provider_message_id,
     postgresql_where=messages.c.provider_message_id.isnot(None),
 )
+
+# Event backbone (migration 0002): tenant webhooks, their deliveries and attempt log, consumer dedupe,
+# and the in-process transport's dead letters.
+sa.Index(
+    "ix_outbox_pending_kind", outbox.c.kind, outbox.c.seq, postgresql_where=outbox.c.published_at.is_(None)
+)
+
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("headers_encrypted", BYTEA, nullable=True),
+    sa.Column("secret_encrypted", BYTEA, nullable=False),
+    sa.Column("previous_secret_encrypted", BYTEA, nullable=True),
+    sa.Column("previous_secret_expires_at", TZ, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.Index("ix_webhook_subscriptions_active", "tenant_id", postgresql_where=sa.text("active")),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("webhook_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("retry_until", TZ, nullable=False),
+    sa.Column("last_status_code", sa.SmallInteger, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("completed_at", TZ, nullable=True),
+    sa.UniqueConstraint("tenant_id", "webhook_id", "event_id"),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "webhook_id"],
+        ["webhook_subscriptions.tenant_id", "webhook_subscriptions.id"],
+        ondelete="CASCADE",
+    ),
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status IN ('pending', 'delivering')"),
+    ),
+    sa.Index("ix_webhook_deliveries_webhook", "tenant_id", "webhook_id", sa.text("created_at DESC"), "id"),
+)
+
+webhook_delivery_attempts = sa.Table(
+    "webhook_delivery_attempts",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("delivery_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("attempted_at", TZ, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("response_excerpt", sa.Text, nullable=False, server_default=""),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "delivery_id"],
+        ["webhook_deliveries.tenant_id", "webhook_deliveries.id"],
+        ondelete="CASCADE",
+    ),
+)
+
+processed_messages = sa.Table(
+    "processed_messages",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("message_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("processed_at", TZ, nullable=False, server_default=_now()),
+    sa.Index("ix_processed_messages_processed_at", "processed_at"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+)
