@@ -1,0 +1,50 @@
+"""One contract, two adapters: the in-process limiter (embedded mode) and the Redis one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter
+from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter
+from application.ports.rate_limiter import NonceStore, RateLimiter, RateRule
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter_and_nonces(
+    request: pytest.FixtureRequest, redis_url: str
+) -> AsyncIterator[tuple[RateLimiter, NonceStore]]:
+    if request.param == "memory":
+        yield MemoryRateLimiter(), MemoryNonceStore()
+        return
+    client = Redis.from_url(redis_url)
+    namespace = f"test:{uuid.uuid4().hex}"
+    yield RedisRateLimiter(client, namespace=namespace), RedisNonceStore(client, namespace=namespace)
+    await client.aclose()
+
+
+async def test_limit_is_enforced_per_rule_key(limiter_and_nonces: tuple[RateLimiter, NonceStore]) -> None:
+    limiter, _ = limiter_and_nonces
+    rule = RateRule("key:a", limit=2, window_seconds=60)
+    decisions = [await limiter.hit([rule]) for _ in range(3)]
+    assert [decision.allowed for decision in decisions] == [True, True, False]
+    assert 1 <= decisions[-1].retry_after_seconds <= 60
+    assert (await limiter.hit([RateRule("key:b", limit=2)])).allowed
+
+
+async def test_any_rule_over_its_limit_refuses(limiter_and_nonces: tuple[RateLimiter, NonceStore]) -> None:
+    limiter, _ = limiter_and_nonces
+    tenant = RateRule("tenant:t", limit=1)
+    assert (await limiter.hit([RateRule("key:1", limit=10), tenant])).allowed
+    refused = await limiter.hit([RateRule("key:2", limit=10), tenant])
+    assert not refused.allowed
+
+
+async def test_nonces_are_claimed_once(limiter_and_nonces: tuple[RateLimiter, NonceStore]) -> None:
+    _, nonces = limiter_and_nonces
+    assert await nonces.claim("sig:abc", 60)
+    assert not await nonces.claim("sig:abc", 60)
+    assert await nonces.claim("sig:def", 60)
