@@ -24,9 +24,7 @@ class LocalBlobStorage:
     async def put(self, key: str, data: bytes, content_type: str) -> StoredBlob:
         path = self._path(key)
         await asyncio.to_thread(_write_atomically, path, data)
-        return StoredBlob(
-            key=key, size=len(data), content_type=content_type, sha256=hashlib.sha256(data).hexdigest()
-        )
+        return StoredBlob(key=key, size=len(data), content_type=content_type, sha256=hashlib.sha256(data).hexdigest())
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
