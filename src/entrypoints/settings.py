@@ -25,6 +25,8 @@ class HttpSettings:
     max_webhook_body_bytes: int = 4 * 1_048_576
     max_upload_bytes: int = 25 * 1_048_576
     public_rate_limit_per_minute: int = 600
+    # Meta delivers webhooks in bursts from a handful of addresses: their per-IP budget is its own.
+    webhook_rate_limit_per_minute: int = 120_000
     # Proxies we trust to tell the client IP in X-Forwarded-For.
     trust_forwarded_for: bool = False
 
@@ -123,6 +125,7 @@ class Settings:
                 max_webhook_body_bytes=integer("MAX_WEBHOOK_BODY_BYTES", 4 * 1_048_576),
                 max_upload_bytes=integer("MAX_UPLOAD_BYTES", 25 * 1_048_576),
                 public_rate_limit_per_minute=integer("PUBLIC_RATE_LIMIT_PER_MINUTE", 600),
+                webhook_rate_limit_per_minute=integer("WEBHOOK_RATE_LIMIT_PER_MINUTE", 120_000),
                 trust_forwarded_for=flag("TRUST_FORWARDED_FOR"),
             ),
             openai=OpenAISettings(

@@ -71,13 +71,17 @@ async def provide_actor(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
-async def limit_public(connection: ASGIConnection[Any, Any, Any, Any], bucket: str) -> None:
-    """Per-client-IP budget for unauthenticated endpoints (webhooks, web chat sessions)."""
+async def limit_public(
+    connection: ASGIConnection[Any, Any, Any, Any], bucket: str, per_minute: int | None = None
+) -> None:
+    """Per-client-IP budget for unauthenticated endpoints (webhooks, web chat sessions); `per_minute`
+    overrides the shared public limit for buckets with their own setting."""
     container = _container(connection)
     settings = await container.get(Settings)
     limiter = await container.get(RateLimiter)
     ip = client_ip(connection, settings.http.trust_forwarded_for)
-    decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", settings.http.public_rate_limit_per_minute)])
+    limit = settings.http.public_rate_limit_per_minute if per_minute is None else per_minute
+    decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", limit)])
     if not decision.allowed:
         raise RateLimited(
             "too many requests from this address", retry_after_seconds=decision.retry_after_seconds
