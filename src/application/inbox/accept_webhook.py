@@ -38,7 +38,6 @@ class AcceptWebhookInput:
     signature: str | None
     # Set on the per-channel URL of a tenant that brings its own Meta app.
     channel_id: ChannelId | None = None
-    correlation_id: str | None = None
 
 
 @attrs.frozen
@@ -132,7 +131,6 @@ class AcceptWebhook:
                             tenant_id=tenant_id,
                             payload={"inbox_id": str(entry.id)},
                             ordering_key=ordering_key(entry),
-                            correlation_id=data.correlation_id,
                         )
                         for entry in stored
                     ]

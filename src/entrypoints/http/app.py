@@ -21,6 +21,7 @@ from entrypoints.http.routes.api_keys import ApiKeyController
 from entrypoints.http.routes.channels import ChannelController
 from entrypoints.http.routes.health import health
 from entrypoints.http.routes.tenants import TenantController
+from entrypoints.http.routes.webhooks import WebhookController
 from entrypoints.http.security import provide_actor
 from entrypoints.settings import Settings
 
@@ -29,6 +30,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ChannelController,
     ApiKeyController,
     health,
+    WebhookController,
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
 
 from adapters.system.health import CallableProbe, always_ready
+from entrypoints.ioc.channels import ChannelsProvider, StorageProvider
 from entrypoints.ioc.providers import (
     BrokerProbe,
     ConfigProvider,
@@ -35,6 +36,8 @@ def common_providers(settings: Settings) -> list[Provider]:
         InProcessBrokerProvider(),
         HealthProvider(),
         UseCasesProvider(),
+        StorageProvider(),
+        ChannelsProvider(),
     ]
 
 

@@ -1,0 +1,67 @@
+"""Providers for Meta channels (Graph API client, adapters, webhook use cases) and file storage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dishka import Provider, Scope, provide
+
+from adapters.messenger.channel import MessengerChannel
+from adapters.meta.graph_client import GraphApiClient
+from adapters.storage.local_files import LocalBlobStorage
+from adapters.whatsapp.channel import WhatsAppChannel
+from application.channels.channel_registry import ChannelRegistry
+from application.inbox.accept_webhook import AcceptWebhook, PlatformWebhookSecrets, VerifyWebhookSubscription
+from application.inbox.channel_directory import ChannelDirectory
+from application.inbox.process_inbox_entry import ProcessInboxEntry
+from application.ports.blob_storage import BlobStorage
+from application.ports.channel_gateway import ChannelGateway
+from application.ports.unit_of_work import UnitOfWorkFactory
+from entrypoints.settings import Settings
+
+
+class StorageProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    def blob_storage(self, settings: Settings) -> BlobStorage:
+        return LocalBlobStorage(settings.files_dir)
+
+
+class ChannelsProvider(Provider):
+    """Everything here is APP-scoped: a webhook acknowledgement builds no objects per request."""
+
+    scope = Scope.APP
+
+    @provide
+    async def graph(self, settings: Settings) -> AsyncIterator[GraphApiClient]:
+        client = GraphApiClient(settings.meta.graph_api_url, settings.meta.graph_api_version)
+        yield client
+        await client.aclose()
+
+    @provide
+    def registry(self, graph: GraphApiClient) -> ChannelRegistry:
+        # A new channel kind is one adapter added to these lists (docs/adding-a-channel.md).
+        whatsapp, messenger = WhatsAppChannel(graph), MessengerChannel(graph)
+        return ChannelRegistry(outbound=[whatsapp, messenger], inbound=[whatsapp, messenger])
+
+    @provide
+    def gateway(self, registry: ChannelRegistry) -> ChannelGateway:
+        return registry
+
+    @provide
+    def directory(self, uow_factory: UnitOfWorkFactory) -> ChannelDirectory:
+        return ChannelDirectory(uow_factory)
+
+    @provide
+    def platform_secrets(self, settings: Settings) -> PlatformWebhookSecrets:
+        return PlatformWebhookSecrets(app_secret=settings.meta.app_secret, verify_token=settings.meta.verify_token)
+
+    accept_webhook = provide(AcceptWebhook)
+    verify_subscription = provide(VerifyWebhookSubscription)
+
+    @provide
+    def process_inbox_entry(
+        self, uow_factory: UnitOfWorkFactory, registry: ChannelRegistry, storage: BlobStorage, settings: Settings
+    ) -> ProcessInboxEntry:
+        return ProcessInboxEntry(uow_factory, registry, storage, max_media_bytes=settings.http.max_upload_bytes)
