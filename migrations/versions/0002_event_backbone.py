@@ -80,6 +80,10 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
   WHERE status IN ('pending', 'delivering');
+-- The dispatcher takes a few due deliveries per webhook, so one slow receiver's backlog never
+-- starves the others.
+CREATE INDEX ix_webhook_deliveries_webhook_due ON webhook_deliveries (tenant_id, webhook_id, next_attempt_at)
+  WHERE status IN ('pending', 'delivering');
 CREATE INDEX ix_webhook_deliveries_webhook ON webhook_deliveries (tenant_id, webhook_id, created_at DESC, id);
 
 CREATE TABLE webhook_delivery_attempts (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -57,6 +58,22 @@ class Event:
             "version": self.version,
             "data": self.data,
         }
+
+    @classmethod
+    def from_envelope(
+        cls, envelope: dict[str, Any], *, aggregate_key: str = "", correlation_id: str | None = None
+    ) -> Event:
+        """The inverse of envelope(); the aggregate key and correlation id travel beside it."""
+        return cls(
+            type=envelope["type"],
+            tenant_id=TenantId(uuid.UUID(envelope["tenant_id"])),
+            data=envelope["data"],
+            aggregate_key=aggregate_key,
+            id=EventId(uuid.UUID(envelope["id"])),
+            occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
+            version=envelope["version"],
+            correlation_id=correlation_id,
+        )
 
     @property
     def routing_key(self) -> str:

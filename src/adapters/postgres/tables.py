@@ -258,6 +258,13 @@ webhook_deliveries = sa.Table(
         "next_attempt_at",
         postgresql_where=sa.text("status IN ('pending', 'delivering')"),
     ),
+    sa.Index(
+        "ix_webhook_deliveries_webhook_due",
+        "tenant_id",
+        "webhook_id",
+        "next_attempt_at",
+        postgresql_where=sa.text("status IN ('pending', 'delivering')"),
+    ),
     sa.Index("ix_webhook_deliveries_webhook", "tenant_id", "webhook_id", sa.text("created_at DESC"), "id"),
 )
 

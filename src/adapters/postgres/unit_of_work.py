@@ -16,7 +16,9 @@ from adapters.postgres.repositories.conversations import PostgresConversationRep
 from adapters.postgres.repositories.inbox import PostgresInboxRepository
 from adapters.postgres.repositories.messages import PostgresMessageRepository
 from adapters.postgres.repositories.outbox import PostgresOutbox
+from adapters.postgres.repositories.processed_messages import PostgresProcessedMessages
 from adapters.postgres.repositories.tenants import PostgresTenantRepository
+from adapters.postgres.repositories.webhooks import PostgresWebhookRepository
 from application.errors import ServiceUnavailable
 from application.ports.security import SecretCipher
 from domain.common.ids import TenantId
@@ -35,6 +37,8 @@ class PostgresUnitOfWork:
     inbox: PostgresInboxRepository
     conversations: PostgresConversationRepository
     messages: PostgresMessageRepository
+    webhooks: PostgresWebhookRepository
+    processed_messages: PostgresProcessedMessages
 
     def __init__(self, engine: AsyncEngine, cipher: SecretCipher, tenant_id: TenantId | None) -> None:
         self._engine = engine
@@ -71,6 +75,8 @@ class PostgresUnitOfWork:
         self.inbox = PostgresInboxRepository(connection)
         self.conversations = PostgresConversationRepository(connection)
         self.messages = PostgresMessageRepository(connection)
+        self.webhooks = PostgresWebhookRepository(connection, self._cipher)
+        self.processed_messages = PostgresProcessedMessages(connection)
         return self
 
     async def commit(self) -> None:

@@ -34,3 +34,14 @@ class Task:
             "ordering_key": self.ordering_key,
             "correlation_id": self.correlation_id,
         }
+
+    @classmethod
+    def from_envelope(cls, envelope: dict[str, Any]) -> Task:
+        return cls(
+            name=envelope["name"],
+            tenant_id=TenantId(uuid.UUID(envelope["tenant_id"])),
+            payload=envelope["payload"],
+            id=uuid.UUID(envelope["id"]),
+            ordering_key=envelope.get("ordering_key"),
+            correlation_id=envelope.get("correlation_id"),
+        )

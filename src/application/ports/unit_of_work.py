@@ -5,8 +5,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.ports.idempotency import ProcessedMessages
 from application.ports.messaging_repositories import ConversationRepository, InboxRepository, MessageRepository
 from application.ports.repositories import ApiKeyRepository, ChannelRepository, Outbox, TenantRepository
+from application.ports.webhooks import WebhookRepository
 from domain.common.ids import TenantId
 
 
@@ -31,6 +33,12 @@ class UnitOfWork(Protocol):
 
     @property
     def messages(self) -> MessageRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def processed_messages(self) -> ProcessedMessages: ...
 
     async def commit(self) -> None: ...
 
