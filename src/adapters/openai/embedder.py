@@ -1,0 +1,144 @@
+"""Embeddings over the OpenAI `/v1/embeddings` protocol (OpenAI itself, or Ollama/vLLM/llama.cpp via base_url)."""
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import openai
+
+from application.ports.embeddings import EmbeddingError
+
+_log = logging.getLogger(__name__)
+
+_RETRYABLE_STATUSES = frozenset({408, 429})  # plus every 5xx
+# A server asking for a longer pause than this is treated as a failed attempt's backoff, not obeyed.
+_MAX_RETRY_AFTER_SECONDS = 30.0
+
+
+class OpenAIEmbedder:
+    """Embedder for any server speaking the OpenAI embeddings protocol.
+
+    Retries are done here, not by the openai client: the client is used with `max_retries=0`, because its
+    own retries (2 by default) would multiply with ours and hide attempts from our logs. Transient failures
+    (429, 408, 5xx, connection errors and timeouts) are retried `max_attempts - 1` times with exponential
+    backoff and full jitter, or after the server's Retry-After when it sends one; anything else raises
+    EmbeddingError at once.
+    """
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str = "text-embedding-3-small",
+        dimension: int = 1536,
+        batch_size: int = 128,
+        *,
+        max_attempts: int = 4,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
+    ) -> None:
+        if batch_size < 1 or max_attempts < 1:
+            raise ValueError("batch_size and max_attempts must be at least 1")
+        # with_options returns a view on the same connection pool with only the retry setting changed.
+        self._client = client.with_options(max_retries=0)
+        self._model = model
+        self._dimension = dimension
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._retry_base_delay = retry_base_delay
+        self._retry_max_delay = retry_max_delay
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        # Sequential batches: the provider's rate limit, not our concurrency, bounds the throughput.
+        for start in range(0, len(texts), self._batch_size):
+            vectors.extend(await self._embed_batch(texts[start : start + self._batch_size]))
+        return vectors
+
+    async def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = await self._client.embeddings.create(
+                    input=list(texts),
+                    model=self._model,
+                    # The client asks for base64 when this is omitted; some compatible servers ignore it.
+                    encoding_format="float",
+                )
+            except (openai.APIConnectionError, openai.APIStatusError) as error:
+                if not _is_transient(error):
+                    raise EmbeddingError(f"embedding request to {self._model} failed: {error}") from error
+                if attempt == self._max_attempts:
+                    raise EmbeddingError(
+                        f"embedding request to {self._model} still failing after {attempt} attempts: {error}"
+                    ) from error
+                delay = self._retry_delay(attempt, error)
+                _log.warning(
+                    "embedding request failed (attempt %d/%d), retrying in %.2fs: %s",
+                    attempt,
+                    self._max_attempts,
+                    delay,
+                    error,
+                )
+                await asyncio.sleep(delay)
+            else:
+                return self._normalised_in_input_order(response, len(texts))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _retry_delay(self, attempt: int, error: openai.APIError) -> float:
+        retry_after = _retry_after_seconds(error)
+        if retry_after is not None and retry_after <= _MAX_RETRY_AFTER_SECONDS:
+            return retry_after
+        # Full jitter: clients that failed together do not retry together.
+        ceiling = min(self._retry_max_delay, self._retry_base_delay * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)
+
+    def _normalised_in_input_order(
+        self, response: openai.types.CreateEmbeddingResponse, expected: int
+    ) -> list[list[float]]:
+        if len(response.data) != expected:
+            raise EmbeddingError(f"{self._model} returned {len(response.data)} embeddings for {expected} inputs")
+        ordered = sorted(response.data, key=lambda item: item.index)
+        if [item.index for item in ordered] != list(range(expected)):
+            raise EmbeddingError(f"{self._model} returned embedding indices that do not match the inputs")
+        try:
+            matrix = np.array([item.embedding for item in ordered], dtype=np.float64)
+        except ValueError as error:  # ragged rows
+            raise EmbeddingError(f"{self._model} returned vectors of different lengths") from error
+        if matrix.shape[1] != self._dimension:
+            raise EmbeddingError(
+                f"{self._model} returned {matrix.shape[1]}-d vectors, configured dimension is {self._dimension}"
+            )
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        if not np.all(norms > 0):
+            raise EmbeddingError(f"{self._model} returned a zero vector, which has no direction to compare")
+        return (matrix / norms).tolist()  # type: ignore[no-any-return]
+
+
+def _is_transient(error: openai.APIError) -> bool:
+    if isinstance(error, openai.APIConnectionError):  # includes timeouts
+        return True
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code in _RETRYABLE_STATUSES or error.status_code >= 500
+    return False
+
+
+def _retry_after_seconds(error: openai.APIError) -> float | None:
+    if not isinstance(error, openai.APIStatusError):
+        return None
+    value = error.response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:  # the HTTP-date form: fall back to our own backoff
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,197 @@
+"""An in-process HTTP server speaking the OpenAI wire protocol, for adapter tests.
+
+It runs uvicorn on 127.0.0.1 with a random port inside the test's event loop, so the real `openai` client
+(with its HTTP stack, retries off or on, base64 decoding) talks to it exactly as to a remote server.
+
+    async with FakeOpenAIServer() as server:
+        server.script.enqueue("/v1/embeddings", ScriptedResponse.error(429, "slow down"))
+        client = server.client()
+        ...
+        assert server.requests_to("/v1/embeddings")[0].json["model"] == "..."
+
+Extending it (e.g. for `/v1/chat/completions`): subclass, override `routes()` to add a handler
+`async def handler(request: RecordedRequest) -> ScriptedResponse`, and let tests enqueue what the handler
+should answer. Queued responses for a path are always served first, in order, before its default handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import socket
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+import numpy as np
+import openai
+import uvicorn
+
+EMBEDDINGS_PATH = "/v1/embeddings"
+
+
+@attrs.frozen
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@attrs.frozen
+class ScriptedResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> ScriptedResponse:
+        return cls(status, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})})
+
+    @classmethod
+    def error(
+        cls,
+        status: int,
+        message: str,
+        *,
+        error_type: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> ScriptedResponse:
+        """An error in OpenAI's envelope, which the client turns into e.g. RateLimitError for 429."""
+        envelope = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+        return cls.from_json(envelope, status, headers)
+
+
+class Script:
+    """Responses the server must give next, per path, before it falls back to its default behaviour."""
+
+    def __init__(self) -> None:
+        self._queued: defaultdict[str, deque[ScriptedResponse]] = defaultdict(deque)
+
+    def enqueue(self, path: str, *responses: ScriptedResponse) -> None:
+        self._queued[path].extend(responses)
+
+    def next_for(self, path: str) -> ScriptedResponse | None:
+        queue = self._queued[path]
+        return queue.popleft() if queue else None
+
+    def pending(self, path: str) -> int:
+        return len(self._queued[path])
+
+
+Handler = Callable[[RecordedRequest], Awaitable[ScriptedResponse]]
+
+
+def fake_embedding(text: str, dimension: int) -> list[float]:
+    """Deterministic per text and deliberately not unit-length, so tests can see the adapter normalise."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(dimension).astype(np.float32) * 3.0
+    return [float(value) for value in vector]
+
+
+class FakeOpenAIServer:
+    def __init__(self, embedding_dimension: int = 1536) -> None:
+        self.embedding_dimension = embedding_dimension
+        self.script = Script()
+        self.requests: list[RecordedRequest] = []
+        self._server: uvicorn.Server | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self._port: int | None = None
+
+    def routes(self) -> dict[tuple[str, str], Handler]:
+        return {("POST", EMBEDDINGS_PATH): self._embeddings}
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the server is not running")
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    def client(self, **options: Any) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key="test-key", **options)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.path == path]
+
+    async def __aenter__(self) -> Self:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        self._port = listener.getsockname()[1]
+        config = uvicorn.Config(self._asgi, interface="asgi3", lifespan="off", log_level="warning", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._serving = asyncio.create_task(self._server.serve(sockets=[listener]))
+        while not self._server.started:
+            if self._serving.done():
+                self._serving.result()  # surfaces the startup error
+            await asyncio.sleep(0.005)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._server is None or self._serving is None:
+            raise RuntimeError("the server was not started")
+        self._server.should_exit = True
+        await self._serving
+        self._port = None
+
+    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        request = RecordedRequest(
+            method=scope["method"],
+            path=scope["path"],
+            headers={name.decode().lower(): value.decode() for name, value in scope["headers"]},
+            body=body,
+        )
+        self.requests.append(request)
+        response = self.script.next_for(request.path)
+        if response is None:
+            handler = self.routes().get((request.method, request.path))
+            if handler is None:
+                response = ScriptedResponse.error(404, f"no route {request.method} {request.path}")
+            else:
+                response = await handler(request)
+        headers = [(name.encode(), value.encode()) for name, value in response.headers.items()]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _embeddings(self, request: RecordedRequest) -> ScriptedResponse:
+        payload = request.json
+        inputs = payload["input"]
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        dimension = payload.get("dimensions", self.embedding_dimension)
+        # The real API answers base64 (packed little-endian float32) unless "float" is asked for, and the
+        # openai client asks for base64 whenever the caller does not name a format.
+        encoding = payload.get("encoding_format", "float")
+        data = []
+        for index, text in enumerate(texts):
+            vector = fake_embedding(text, dimension)
+            encoded: list[float] | str = (
+                base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode() if encoding == "base64" else vector
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(len(text.split()) for text in texts)
+        return ScriptedResponse.from_json(
+            {
+                "object": "list",
+                "data": data,
+                "model": payload["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
