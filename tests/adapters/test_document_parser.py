@@ -9,6 +9,7 @@ import zipfile
 import docx
 import pytest
 from docx.enum.text import WD_BREAK
+from docx.oxml.ns import qn
 from pypdf import PdfReader, PdfWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
@@ -94,9 +95,7 @@ class TestPdf:
                 BlockKind.PARAGRAPH,
             ),
             TextBlock("Outlook", 2, (), BlockKind.PARAGRAPH),
-            TextBlock(
-                "Next year we plan to enter three more markets in South America.", 2, (), BlockKind.PARAGRAPH
-            ),
+            TextBlock("Next year we plan to enter three more markets in South America.", 2, (), BlockKind.PARAGRAPH),
         )
 
     def test_running_headers_and_page_footers_are_dropped(self) -> None:
@@ -144,7 +143,8 @@ def make_docx() -> bytes:
     document.add_paragraph("Fill in the form", style="List Bullet")
     document.add_paragraph("Ask your manager", style="List Number")
     table = document.add_table(rows=3, cols=2)
-    for row, (plan, days) in zip(table.rows, [("Contract", "Days"), ("Full time", "25"), ("Part time", "")]):
+    contracts = [("Contract", "Days"), ("Full time", "25"), ("Part time", "")]
+    for row, (plan, days) in zip(table.rows, contracts, strict=True):
         row.cells[0].text, row.cells[1].text = plan, days
     merged = table.cell(2, 0).merge(table.cell(2, 1))
     merged.text = "Part time: pro rata"
@@ -186,7 +186,7 @@ class TestDocx:
         document.add_paragraph("Second page text.")
         # Word writes <w:lastRenderedPageBreak/> where its layout started a new page.
         run = document.paragraphs[1].runs[0]
-        run._r.insert(0, run._r.makeelement(docx.oxml.ns.qn("w:lastRenderedPageBreak"), {}))
+        run._r.insert(0, run._r.makeelement(qn("w:lastRenderedPageBreak"), {}))
         output = io.BytesIO()
         document.save(output)
         parsed = parse(output.getvalue())

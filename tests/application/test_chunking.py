@@ -1,5 +1,6 @@
 """Chunkers over hand-built documents: sizes, overlap, structure carried for citations, topic and Q&A splits."""
 
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -129,7 +130,7 @@ class TestFixedTokenChunker:
         chunk_words = [chunk.text.split() for chunk in chunks]
         assert all(chunk.token_count <= 50 for chunk in chunks)
         assert [chunk.ordinal for chunk in chunks] == list(range(len(chunks)))
-        for previous, following in zip(chunk_words, chunk_words[1:], strict=False):
+        for previous, following in itertools.pairwise(chunk_words):
             assert following[:10] == previous[-10:]
         rebuilt = chunk_words[0] + [word for words_ in chunk_words[1:] for word in words_[10:]]
         assert rebuilt == words
@@ -195,7 +196,7 @@ class TestRecursiveChunker:
             assert crumb == "Prices"
             bodies.append(split_sentences(body))
             assert all(sentence in sentences for sentence in bodies[-1])
-        for previous, following in zip(bodies, bodies[1:], strict=False):
+        for previous, following in itertools.pairwise(bodies):
             assert following[0] == previous[-1]  # one sentence (10 tokens) fits the 15-token overlap
         assert list(dict.fromkeys(sentence for body in bodies for sentence in body)) == sentences
 
