@@ -308,3 +308,18 @@ dead_letters = sa.Table(
     sa.Column("error", sa.Text, nullable=False),
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
 )
+
+# Web chat (migration 0006): a per-conversation sequence number on every message, assigned by a trigger
+# from this counter, so a widget resumes with "everything after N".
+conversation_sequences = sa.Table(
+    "conversation_sequences",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("conversation_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "conversation_id"], ["conversations.tenant_id", "conversations.id"], ondelete="CASCADE"
+    ),
+)
+messages.append_column(sa.Column("seq", sa.BigInteger, nullable=True))
+sa.Index("ix_messages_conversation_seq", messages.c.tenant_id, messages.c.conversation_id, messages.c.seq)

@@ -18,6 +18,7 @@ from adapters.postgres.repositories.messages import PostgresMessageRepository
 from adapters.postgres.repositories.outbox import PostgresOutbox
 from adapters.postgres.repositories.processed_messages import PostgresProcessedMessages
 from adapters.postgres.repositories.tenants import PostgresTenantRepository
+from adapters.postgres.repositories.timeline import PostgresConversationTimeline
 from adapters.postgres.repositories.webhooks import PostgresWebhookRepository
 from application.errors import ServiceUnavailable
 from application.ports.security import SecretCipher
@@ -39,6 +40,7 @@ class PostgresUnitOfWork:
     messages: PostgresMessageRepository
     webhooks: PostgresWebhookRepository
     processed_messages: PostgresProcessedMessages
+    timeline: PostgresConversationTimeline
 
     def __init__(self, engine: AsyncEngine, cipher: SecretCipher, tenant_id: TenantId | None) -> None:
         self._engine = engine
@@ -77,6 +79,7 @@ class PostgresUnitOfWork:
         self.messages = PostgresMessageRepository(connection)
         self.webhooks = PostgresWebhookRepository(connection, self._cipher)
         self.processed_messages = PostgresProcessedMessages(connection)
+        self.timeline = PostgresConversationTimeline(connection)
         return self
 
     async def commit(self) -> None:

@@ -8,6 +8,7 @@ from typing import Protocol, Self
 from application.ports.idempotency import ProcessedMessages
 from application.ports.messaging_repositories import ConversationRepository, InboxRepository, MessageRepository
 from application.ports.repositories import ApiKeyRepository, ChannelRepository, Outbox, TenantRepository
+from application.ports.webchat import ConversationTimeline
 from application.ports.webhooks import WebhookRepository
 from domain.common.ids import TenantId
 
@@ -39,6 +40,9 @@ class UnitOfWork(Protocol):
 
     @property
     def processed_messages(self) -> ProcessedMessages: ...
+
+    @property
+    def timeline(self) -> ConversationTimeline: ...
 
     async def commit(self) -> None: ...
 
