@@ -131,7 +131,7 @@ class FakeGraphApi:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", 0))
         self._port = listener.getsockname()[1]
-        config = uvicorn.Config(self._asgi, lifespan="off", log_level="warning", access_log=False)
+        config = uvicorn.Config(self._asgi, interface="asgi3", lifespan="off", log_level="warning", access_log=False)
         self._server = uvicorn.Server(config)
         self._serving = asyncio.create_task(self._server.serve(sockets=[listener]))
         while not self._server.started:
