@@ -10,7 +10,10 @@ import re
 import zipfile
 from collections.abc import Iterable
 
+import attrs
 import docx
+from docx.oxml.text.parfmt import CT_PPr
+from docx.styles.style import ParagraphStyle
 from docx.table import Table, _Cell
 from docx.text.paragraph import Paragraph
 
@@ -24,7 +27,8 @@ _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # A zip bomb inflates to gigabytes from a small upload; real documents stay far below this.
 _MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 _HEADING_STYLE = re.compile(r"heading\s*(\d)", re.IGNORECASE)
-_BODY_TEXT_OUTLINE_LEVEL = 9
+_BODY_TEXT_OUTLINE_LEVEL = 9  # w:outlineLvl 0-8 are heading levels 1-9; 9 is body text
+_MAX_STYLE_INHERITANCE = 4
 _MAX_LIST_DEPTH = 8
 _MAX_NESTED_TABLE_DEPTH = 4
 _RENDERED_PAGE_BREAK = ".//w:lastRenderedPageBreak"
@@ -65,10 +69,19 @@ def _check_package(data: bytes) -> None:
         raise DocumentParseError("DOCX unpacks to more than 512 MB; refusing to read it")
 
 
+@attrs.frozen
+class _StyleFacts:
+    name: str
+    bold: bool
+    outline_level: int | None  # 1-based heading level the style gives, if any
+
+
 class _DocxReader:
     def __init__(self, collector: BlockCollector, paged: bool) -> None:
         self._collector = collector
         self._page: int | None = 1 if paged else None
+        # python-docx resolves a paragraph's style by scanning every style in the document on each access.
+        self._styles: dict[str | None, _StyleFacts] = {}
 
     def read(self, items: Iterable[Paragraph | Table]) -> str | None:
         """Collects blocks; returns the text of the first "Title"-styled paragraph, if any."""
@@ -85,6 +98,12 @@ class _DocxReader:
         if self._page is not None:
             self._page += breaks
 
+    def _style(self, paragraph: Paragraph) -> _StyleFacts:
+        style_id = paragraph._p.style
+        if style_id not in self._styles:
+            self._styles[style_id] = _style_facts(paragraph.style)
+        return self._styles[style_id]
+
     def _paragraph(self, paragraph: Paragraph) -> str | None:
         breaks = paragraph.rendered_page_breaks
         # A break before any content means the paragraph itself starts the new page.
@@ -96,17 +115,18 @@ class _DocxReader:
         text = clean_inline(paragraph.text)
         if not text:
             return None
-        style_name = _style_name(paragraph)
-        level = _heading_level(paragraph, style_name)
-        if style_name.lower() == "title":
+        style = self._style(paragraph)
+        if style.name.lower() == "title":
             self._collector.add(BlockKind.PARAGRAPH, text, page)
             return text
-        if level is not None:
+        level = _paragraph_outline_level(paragraph)
+        level = style.outline_level if level is None else level
+        if level is not None and level <= _BODY_TEXT_OUTLINE_LEVEL:
             self._collector.heading(level, text, page)
-        elif _is_list_paragraph(paragraph, style_name):
+        elif _is_list_paragraph(paragraph, style.name):
             indent = "  " * min(_list_level(paragraph), _MAX_LIST_DEPTH)
             self._collector.add(BlockKind.LIST_ITEM, f"{indent}- {text}", page)
-        elif looks_like_question(text) and _is_all_bold(paragraph):
+        elif looks_like_question(text) and _is_all_bold(paragraph, style.bold):
             self._collector.term_heading(text, page)
         else:
             self._collector.add(BlockKind.PARAGRAPH, text, page)
@@ -119,26 +139,32 @@ class _DocxReader:
         self._collector.add(BlockKind.TABLE, "\n".join(rows), page)
 
 
-def _style_name(paragraph: Paragraph) -> str:
-    style = paragraph.style
-    return (style.name or "") if style is not None else ""
+def _style_facts(style: ParagraphStyle | None) -> _StyleFacts:
+    if style is None:
+        return _StyleFacts(name="", bold=False, outline_level=None)
+    name = style.name or ""
+    match = _HEADING_STYLE.match(name)
+    level = max(1, int(match.group(1))) if match else None
+    # Custom heading styles mark themselves with an outline level, possibly inherited from a base style.
+    ancestor: ParagraphStyle | None = style
+    for _ in range(_MAX_STYLE_INHERITANCE):
+        if level is not None or ancestor is None:
+            break
+        level = _outline_level(ancestor.element.pPr)
+        ancestor = ancestor.base_style
+    return _StyleFacts(name=name, bold=bool(style.font.bold), outline_level=level)
 
 
-def _heading_level(paragraph: Paragraph, style_name: str) -> int | None:
-    match = _HEADING_STYLE.match(style_name)
-    if match:
-        return max(1, int(match.group(1)))
-    # Custom heading styles mark themselves with an outline level (0-based; 9 means body text).
-    outline_levels = [paragraph._p.pPr]
-    style = paragraph.style
-    while style is not None and len(outline_levels) < 4:
-        outline_levels.append(style.element.pPr)
-        style = style.base_style
-    for properties in outline_levels:
-        if properties is not None and properties.outlineLvl is not None:
-            value = int(properties.outlineLvl.val)
-            return value + 1 if value < _BODY_TEXT_OUTLINE_LEVEL else None
-    return None
+def _paragraph_outline_level(paragraph: Paragraph) -> int | None:
+    return _outline_level(paragraph._p.pPr)
+
+
+def _outline_level(properties: CT_PPr | None) -> int | None:
+    """1-based heading level from w:outlineLvl (0-based there); body text (9) gives a level past the last heading
+    level, so it reads as "not a heading" without falling through to the style's level."""
+    if properties is None or properties.outlineLvl is None:
+        return None
+    return int(properties.outlineLvl.val) + 1
 
 
 def _is_list_paragraph(paragraph: Paragraph, style_name: str) -> bool:
@@ -151,9 +177,7 @@ def _list_level(paragraph: Paragraph) -> int:
     return int(levels[0]) if levels and levels[0].isdigit() else 0
 
 
-def _is_all_bold(paragraph: Paragraph) -> bool:
-    style = paragraph.style
-    style_bold = bool(style is not None and style.font.bold)
+def _is_all_bold(paragraph: Paragraph, style_bold: bool) -> bool:
     runs = [run for run in paragraph.runs if run.text.strip()]
     return bool(runs) and all(run.bold or (run.bold is None and style_bold) for run in runs)
 
