@@ -633,34 +633,34 @@ class QAChunker:
         return self._counter.count(text) <= self._chunk_tokens // 3
 
     def _find_pairs(self, blocks: Sequence[TextBlock]) -> list[_QuestionAnswer | list[TextBlock]]:
+        """Pairs, and runs of the blocks between them, in document order."""
         items: list[_QuestionAnswer | list[TextBlock]] = []
         other: list[TextBlock] = []
         index = 0
         while index < len(blocks):
-            block = blocks[index]
-            pair: _QuestionAnswer | None = None
-            if block.kind is BlockKind.HEADING:
-                if block.text.rstrip().endswith(_QUESTION_ENDINGS) and self._is_short_question(block.text):
-                    pair, index = self._heading_pair(blocks, index)
-                else:
-                    index += 1  # its text lives on in the breadcrumbs of what follows
-                    continue
-            elif block.kind is BlockKind.PARAGRAPH and (marker := _QUESTION_MARKER.match(block.text)):
-                pair, index = self._marker_pair(blocks, index, marker.end())
-            else:
-                other.append(block)
-                index += 1
-                continue
+            pair, following = self._pair_at(blocks, index)
             if pair is None:
-                other.append(blocks[index - 1])
-                continue
-            if other:
-                items.append(other)
-                other = []
-            items.append(pair)
+                if blocks[index].kind is not BlockKind.HEADING:  # a heading lives on in the breadcrumbs
+                    other.append(blocks[index])
+            else:
+                if other:
+                    items.append(other)
+                    other = []
+                items.append(pair)
+            index = following
         if other:
             items.append(other)
         return items
+
+    def _pair_at(self, blocks: Sequence[TextBlock], index: int) -> tuple[_QuestionAnswer | None, int]:
+        """The pair starting at `index` and the index after it, or None and the next index."""
+        block = blocks[index]
+        if block.kind is BlockKind.HEADING:
+            if block.text.rstrip().endswith(_QUESTION_ENDINGS) and self._is_short_question(block.text):
+                return self._heading_pair(blocks, index)
+        elif block.kind is BlockKind.PARAGRAPH and (marker := _QUESTION_MARKER.match(block.text)):
+            return self._marker_pair(blocks, index, marker.end())
+        return None, index + 1
 
     def _heading_pair(self, blocks: Sequence[TextBlock], index: int) -> tuple[_QuestionAnswer, int]:
         heading = blocks[index]
