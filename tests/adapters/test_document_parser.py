@@ -8,6 +8,7 @@ import zipfile
 
 import docx
 import pytest
+from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_BREAK
 from docx.oxml.ns import qn
 from pypdf import PdfReader, PdfWriter
@@ -179,6 +180,20 @@ class TestDocx:
             (BlockKind.PARAGRAPH, ("Expenses",), "Keep every receipt."),
         ]
         assert parsed.page_count is None  # python-docx records no rendered page breaks
+
+    def test_custom_style_with_an_outline_level_is_a_heading(self) -> None:
+        document = docx.Document()
+        chapter = document.styles.add_style("Chapter", WD_STYLE_TYPE.PARAGRAPH)
+        outline = chapter.element.get_or_add_pPr().makeelement(qn("w:outlineLvl"), {qn("w:val"): "0"})
+        chapter.element.get_or_add_pPr().append(outline)
+        document.add_paragraph("Safety", style="Chapter")
+        document.add_paragraph("Wear a helmet.")
+        output = io.BytesIO()
+        document.save(output)
+        assert [(block.kind, block.heading_path) for block in parse(output.getvalue()).blocks] == [
+            (BlockKind.HEADING, ("Safety",)),
+            (BlockKind.PARAGRAPH, ("Safety",)),
+        ]
 
     def test_word_rendered_page_breaks_give_page_numbers(self) -> None:
         document = docx.Document()
