@@ -49,6 +49,43 @@ class MetaSettings:
 
 
 @attrs.frozen
+class EventSettings:
+    """The event backbone: relay, task partitions, RabbitMQ topology and redelivery."""
+
+    # Prefix of every RabbitMQ exchange and queue name (several deployments can share a vhost).
+    namespace: str = "metachat"
+    # Ordered task partitions (queues `{namespace}.tasks.{i}`); change only with the queues drained.
+    task_partitions: int = 8
+    # "classic" or "quorum" (a RabbitMQ cluster); quorum queues also get a broker-side delivery limit.
+    queue_type: str = "classic"
+    delivery_limit: int = 20
+    # A failing task or event handler is tried this often (with doubling pauses) before dead-lettering.
+    handler_attempts: int = 5
+    handler_retry_seconds: float = 0.5
+    relay_batch_size: int = 500
+    # The relay wakes on LISTEN/NOTIFY; this poll only covers a lost notification connection.
+    relay_poll_seconds: float = 1.0
+    broker_reconnect_seconds: float = 2.0
+    confirm_timeout_seconds: float = 10.0
+    outbox_retention_hours: float = 72.0
+
+
+@attrs.frozen
+class WebhookSettings:
+    """Outbound tenant webhooks: timeouts, parallelism and the retry schedule."""
+
+    timeout_seconds: float = 10.0
+    concurrency: int = 64
+    per_webhook_concurrency: int = 8
+    poll_seconds: float = 1.0
+    retry_first_delay_seconds: float = 10.0
+    retry_multiplier: float = 2.0
+    retry_max_delay_seconds: float = 3600.0
+    retry_window_hours: float = 24.0
+    retry_jitter: float = 0.2
+
+
+@attrs.frozen
 class Settings:
     data_dir: Path
     database_url: str | None = None
@@ -63,6 +100,8 @@ class Settings:
     storage_dir: Path | None = None
     # Refuse webhook URLs on loopback/private networks (SSRF) unless the operator allows them.
     allow_private_webhook_urls: bool = False
+    events: EventSettings = EventSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @property
     def embedded_database(self) -> bool:
@@ -89,6 +128,15 @@ class Settings:
             except ValueError as error:
                 raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from error
 
+        def number(name: str, default: float) -> float:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                return float(raw)
+            except ValueError as error:
+                raise ConfigurationError(f"{name} must be a number, got {raw!r}") from error
+
         def flag(name: str) -> bool:
             return (text(name) or "").lower() in ("1", "true", "yes", "on")
 
@@ -105,6 +153,9 @@ class Settings:
         redis_url = text("REDIS_URL")
         if redis_url and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
             raise ConfigurationError("REDIS_URL must be a redis:// URL")
+        queue_type = (text("RABBITMQ_QUEUE_TYPE") or "classic").lower()
+        if queue_type not in ("classic", "quorum"):
+            raise ConfigurationError(f"RABBITMQ_QUEUE_TYPE must be 'classic' or 'quorum', got {queue_type!r}")
         port = integer("PORT", 8000)
         if not 0 < port < 65536:
             raise ConfigurationError(f"PORT must be between 1 and 65535, got {port}")
@@ -143,4 +194,21 @@ class Settings:
             ),
             storage_dir=Path(storage) if storage else None,
             allow_private_webhook_urls=flag("ALLOW_PRIVATE_WEBHOOK_URLS"),
+            events=EventSettings(
+                namespace=text("RABBITMQ_NAMESPACE") or "metachat",
+                task_partitions=integer("TASK_PARTITIONS", 8),
+                queue_type=queue_type,
+                delivery_limit=integer("RABBITMQ_DELIVERY_LIMIT", 20),
+                handler_attempts=integer("TASK_HANDLER_ATTEMPTS", 5),
+                relay_batch_size=integer("RELAY_BATCH_SIZE", 500),
+                outbox_retention_hours=number("OUTBOX_RETENTION_HOURS", 72.0),
+            ),
+            webhooks=WebhookSettings(
+                timeout_seconds=number("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+                concurrency=integer("WEBHOOK_CONCURRENCY", 64),
+                per_webhook_concurrency=integer("WEBHOOK_PER_ENDPOINT_CONCURRENCY", 8),
+                retry_first_delay_seconds=number("WEBHOOK_RETRY_FIRST_DELAY_SECONDS", 10.0),
+                retry_max_delay_seconds=number("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0),
+                retry_window_hours=number("WEBHOOK_RETRY_WINDOW_HOURS", 24.0),
+            ),
         )
