@@ -30,6 +30,8 @@ class EventType(StrEnum):
     CONVERSATION_CREATED = "conversation.created"
     CONVERSATION_HANDOFF = "conversation.handoff"
     CONVERSATION_RELEASED = "conversation.released"
+    # The user wrote while a person has the conversation: the bot stays quiet, the agents' tools hear of it.
+    CONVERSATION_AWAITING_AGENT = "conversation.awaiting_agent"
     DOCUMENT_UPLOADED = "document.uploaded"
     DOCUMENT_INDEXED = "document.indexed"
     DOCUMENT_FAILED = "document.failed"
