@@ -11,6 +11,7 @@ from adapters.meta.graph_client import GraphApiClient
 from adapters.storage.local_files import LocalBlobStorage
 from adapters.whatsapp.channel import WhatsAppChannel
 from application.channels.channel_registry import ChannelRegistry
+from application.channels.send_message import SendMessage
 from application.inbox.accept_webhook import AcceptWebhook, PlatformWebhookSecrets, VerifyWebhookSubscription
 from application.inbox.channel_directory import ChannelDirectory
 from application.inbox.process_inbox_entry import ProcessInboxEntry
@@ -58,6 +59,7 @@ class ChannelsProvider(Provider):
         return PlatformWebhookSecrets(app_secret=settings.meta.app_secret, verify_token=settings.meta.verify_token)
 
     accept_webhook = provide(AcceptWebhook)
+    send_message = provide(SendMessage)
     verify_subscription = provide(VerifyWebhookSubscription)
 
     @provide
