@@ -5,19 +5,20 @@ import re
 # Scripts written without spaces between words; BPE vocabularies spend about one token per character on them.
 _UNSPACED_SCRIPTS = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 
-# One match per estimated token: a character of an unspaced script, up to 8 letters of a word (long and rare
+# One match per estimated token: a character of an unspaced script, up to 6 letters of a word (long and rare
 # words cost several tokens), up to 3 digits (tokenizers split numbers in groups), or one symbol.
 _TOKEN_PATTERN = re.compile(
-    rf"[{_UNSPACED_SCRIPTS}]|[^\W\d_{_UNSPACED_SCRIPTS}]{{1,8}}|\d{{1,3}}|[^\w\s]|_",
+    rf"[{_UNSPACED_SCRIPTS}]|[^\W\d_{_UNSPACED_SCRIPTS}]{{1,6}}|\d{{1,3}}|[^\w\s]|_",
 )
 
 
 class ApproximateTokenCounter:
-    """Estimates BPE/WordPiece token counts from words, digits and punctuation.
+    """Estimates BPE/WordPiece token counts from words, digits and punctuation, without a vocabulary.
 
-    Within ~15% of cl100k and WordPiece counts on English prose, and never assumes a whole unspaced
-    (CJK) sentence is one word. Errs on the high side for rare words, which keeps chunks inside a model's
-    window rather than past it. A real tokenizer can be plugged in through the `TokenCounter` port.
+    Measured against the all-MiniLM-L6-v2 WordPiece tokenizer on 2,486 stackfaq and SciFact texts: 1.06x its
+    count overall (median 1.07x, 80% of texts between 0.78x and 1.19x). Leaning high keeps chunks inside a
+    model's window rather than past it, and an unspaced (CJK) sentence is never taken for one word. A real
+    tokenizer can be plugged in through the `TokenCounter` port.
     """
 
     def count(self, text: str) -> int:
