@@ -323,3 +323,63 @@ conversation_sequences = sa.Table(
 )
 messages.append_column(sa.Column("seq", sa.BigInteger, nullable=True))
 sa.Index("ix_messages_conversation_seq", messages.c.tenant_id, messages.c.conversation_id, messages.c.seq)
+
+# Conversation engine (migration 0005): the reply ledger, tenants' HTTP tools, and tool-call records.
+outbound_sends = sa.Table(
+    "outbound_sends",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("message_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("message_created_at", TZ, nullable=False),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Index("ix_outbound_sends_created", "created_at"),
+)
+
+tenant_tools = sa.Table(
+    "tenant_tools",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("parameters", JSONB, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret_encrypted", BYTEA, nullable=False),
+    sa.Column("timeout_seconds", sa.Float, nullable=False, server_default=sa.text("10")),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.UniqueConstraint("tenant_id", "name"),
+)
+
+tool_calls = sa.Table(
+    "tool_calls",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("conversation_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("message_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("iteration", sa.SmallInteger, nullable=False),
+    sa.Column("call_id", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("arguments", JSONB, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "conversation_id"], ["conversations.tenant_id", "conversations.id"], ondelete="CASCADE"
+    ),
+    sa.Index("ix_tool_calls_conversation", "tenant_id", "conversation_id", "created_at"),
+)
+sa.Index(
+    "ix_messages_text_search",
+    sa.func.to_tsvector(sa.literal_column("'simple'"), messages.c.text),
+    postgresql_using="gin",
+)
+sa.Index(
+    "ix_conversations_with_human",
+    conversations.c.last_agent_at,
+    postgresql_where=conversations.c.state == "human",
+)

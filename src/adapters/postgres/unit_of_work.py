@@ -12,13 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.postgres.engine import APP_ROLE
 from adapters.postgres.repositories.api_keys import PostgresApiKeyRepository
 from adapters.postgres.repositories.channels import PostgresChannelRepository
+from adapters.postgres.repositories.conversation_queries import PostgresConversationQueries
 from adapters.postgres.repositories.conversations import PostgresConversationRepository
 from adapters.postgres.repositories.inbox import PostgresInboxRepository
 from adapters.postgres.repositories.messages import PostgresMessageRepository
 from adapters.postgres.repositories.outbox import PostgresOutbox
 from adapters.postgres.repositories.processed_messages import PostgresProcessedMessages
+from adapters.postgres.repositories.tenant_tools import PostgresTenantToolRepository
 from adapters.postgres.repositories.tenants import PostgresTenantRepository
 from adapters.postgres.repositories.timeline import PostgresConversationTimeline
+from adapters.postgres.repositories.turns import PostgresTurnRepository
 from adapters.postgres.repositories.webhooks import PostgresWebhookRepository
 from application.errors import ServiceUnavailable
 from application.ports.security import SecretCipher
@@ -41,6 +44,9 @@ class PostgresUnitOfWork:
     webhooks: PostgresWebhookRepository
     processed_messages: PostgresProcessedMessages
     timeline: PostgresConversationTimeline
+    turns: PostgresTurnRepository
+    tenant_tools: PostgresTenantToolRepository
+    conversation_queries: PostgresConversationQueries
 
     def __init__(self, engine: AsyncEngine, cipher: SecretCipher, tenant_id: TenantId | None) -> None:
         self._engine = engine
@@ -80,6 +86,9 @@ class PostgresUnitOfWork:
         self.webhooks = PostgresWebhookRepository(connection, self._cipher)
         self.processed_messages = PostgresProcessedMessages(connection)
         self.timeline = PostgresConversationTimeline(connection)
+        self.turns = PostgresTurnRepository(connection)
+        self.tenant_tools = PostgresTenantToolRepository(connection)
+        self.conversation_queries = PostgresConversationQueries(connection)
         return self
 
     async def commit(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.ports.conversation_store import ConversationQueries, TenantToolRepository, TurnRepository
 from application.ports.idempotency import ProcessedMessages
 from application.ports.messaging_repositories import ConversationRepository, InboxRepository, MessageRepository
 from application.ports.repositories import ApiKeyRepository, ChannelRepository, Outbox, TenantRepository
@@ -43,6 +44,15 @@ class UnitOfWork(Protocol):
 
     @property
     def timeline(self) -> ConversationTimeline: ...
+
+    @property
+    def turns(self) -> TurnRepository: ...
+
+    @property
+    def tenant_tools(self) -> TenantToolRepository: ...
+
+    @property
+    def conversation_queries(self) -> ConversationQueries: ...
 
     async def commit(self) -> None: ...
 

@@ -1,0 +1,101 @@
+"""Turn bookkeeping of the conversation engine: conversation locks, the timeline, the reply ledger and
+tool-call records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.postgres.repositories.conversations import PostgresConversationRepository
+from adapters.postgres.repositories.messages import _to_message
+from adapters.postgres.tables import conversations, messages, outbound_sends, tool_calls
+from domain.common.ids import ConversationId, MessageId, TenantId
+from domain.conversations.conversation import Conversation
+from domain.conversations.message import Message
+from domain.conversations.tool_call import ToolCallRecord
+
+
+class PostgresTurnRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
+        locked = await self._connection.scalar(
+            sa.select(conversations.c.id)
+            .where(conversations.c.tenant_id == tenant_id, conversations.c.id == conversation_id)
+            .with_for_update()
+        )
+        if locked is None:
+            return None
+        return await PostgresConversationRepository(self._connection).get(tenant_id, conversation_id)
+
+    async def recent_messages(self, tenant_id: TenantId, conversation_id: ConversationId, limit: int) -> list[Message]:
+        rows = await self._connection.execute(
+            messages.select()
+            .where(messages.c.tenant_id == tenant_id, messages.c.conversation_id == conversation_id)
+            .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+            .limit(limit)
+        )
+        return [_to_message(row._mapping) for row in reversed(rows.all())]
+
+    async def messages_after(
+        self, tenant_id: TenantId, conversation_id: ConversationId, moment: datetime
+    ) -> list[Message]:
+        rows = await self._connection.execute(
+            messages.select()
+            .where(
+                messages.c.tenant_id == tenant_id,
+                messages.c.conversation_id == conversation_id,
+                messages.c.created_at > moment,
+            )
+            .order_by(messages.c.created_at, messages.c.id)
+        )
+        return [_to_message(row._mapping) for row in rows]
+
+    async def claim_reply(
+        self, tenant_id: TenantId, idempotency_key: str, message_id: MessageId, message_created_at: datetime
+    ) -> bool:
+        claimed = await self._connection.scalar(
+            insert(outbound_sends)
+            .values(
+                tenant_id=tenant_id,
+                idempotency_key=idempotency_key,
+                message_id=message_id,
+                message_created_at=message_created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+            .returning(outbound_sends.c.message_id)
+        )
+        return claimed is not None
+
+    async def forget_claims_before(self, moment: datetime) -> int:
+        result = await self._connection.execute(outbound_sends.delete().where(outbound_sends.c.created_at < moment))
+        return result.rowcount
+
+    async def record_tool_calls(self, records: Sequence[ToolCallRecord]) -> None:
+        if not records:
+            return
+        await self._connection.execute(
+            tool_calls.insert(),
+            [
+                {
+                    "tenant_id": record.tenant_id,
+                    "id": record.id,
+                    "conversation_id": record.conversation_id,
+                    "message_id": record.message_id,
+                    "iteration": record.iteration,
+                    "call_id": record.call_id,
+                    "name": record.name,
+                    "arguments": record.arguments,
+                    "result": record.result,
+                    "ok": record.ok,
+                    "duration_ms": record.duration_ms,
+                    "created_at": record.created_at,
+                }
+                for record in records
+            ],
+        )
