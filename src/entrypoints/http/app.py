@@ -21,9 +21,11 @@ from entrypoints.http.routes.api_keys import ApiKeyController
 from entrypoints.http.routes.channels import ChannelController
 from entrypoints.http.routes.health import health
 from entrypoints.http.routes.tenants import TenantController
+from entrypoints.http.routes.webchat import WEBCHAT_HANDLERS
 from entrypoints.http.routes.webhooks import WebhookController
 from entrypoints.http.security import provide_actor
 from entrypoints.settings import Settings
+from entrypoints.ws.webchat import webchat_socket
 
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     TenantController,
@@ -31,6 +33,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ApiKeyController,
     health,
     WebhookController,
+    *WEBCHAT_HANDLERS,
+    webchat_socket,
 ]
 
 

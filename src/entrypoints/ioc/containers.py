@@ -16,6 +16,7 @@ from entrypoints.ioc.providers import (
     SecurityProvider,
     UseCasesProvider,
 )
+from entrypoints.ioc.webchat import webchat_providers
 from entrypoints.settings import Settings
 
 
@@ -38,6 +39,7 @@ def common_providers(settings: Settings) -> list[Provider]:
         UseCasesProvider(),
         StorageProvider(),
         ChannelsProvider(),
+        *webchat_providers(settings),
     ]
 
 

@@ -1,0 +1,90 @@
+"""Web chat over HTTP: the public session endpoint the widget's loader calls from the tenant's page
+(cross-origin, so it answers CORS itself), and the built widget files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dishka import FromDishka
+from litestar import Request, Response, get, post, route
+from litestar.enums import HttpMethod
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED, HTTP_404_NOT_FOUND
+
+from application.webchat.start_session import StartWebChatSession, StartWebChatSessionInput
+from entrypoints.http.errors import error_response
+from entrypoints.http.schemas.webchat import StartWebChatSessionBody, WebChatSessionResponse
+from entrypoints.http.security import limit_public
+from entrypoints.http.widget_assets import WidgetAsset, WidgetAssets
+
+SESSIONS_PATH = "/api/webchat/sessions"
+SOCKET_PATH = "/ws/webchat"
+# A page load asks once, then refreshes every ~12 minutes; this leaves room for many visitors behind one NAT.
+SESSIONS_PER_MINUTE_PER_IP = 60
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    headers = {"Vary": "Origin"}
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+    return headers
+
+
+@route(SESSIONS_PATH, http_method=[HttpMethod.OPTIONS], include_in_schema=False, name="webchat_sessions_preflight")
+async def webchat_sessions_preflight(request: Request[Any, Any, Any]) -> Response[None]:
+    # Which origins may embed a widget depends on the widget id in the body, which a preflight does not
+    # carry: every origin may ask, and the POST itself is refused for origins the channel does not allow.
+    return Response(
+        None,
+        status_code=HTTP_204_NO_CONTENT,
+        headers={
+            **_cors(request.headers.get("origin")),
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "content-type",
+            "Access-Control-Max-Age": "600",
+        },
+    )
+
+
+@post(SESSIONS_PATH, summary="Start a web chat session (public: called by the widget)", tags=["webchat"])
+async def start_webchat_session(
+    request: Request[Any, Any, Any],
+    data: JSONBody[StartWebChatSessionBody],
+    use_case: FromDishka[StartWebChatSession],
+) -> Response[WebChatSessionResponse]:
+    """Checks the page's Origin against the widget's allowed origins and returns a token for
+    `/ws/webchat?token=…`, valid for 15 minutes; ask again (with the same visitorId) before it expires."""
+    await limit_public(request, "webchat-sessions", SESSIONS_PER_MINUTE_PER_IP)
+    origin = request.headers.get("origin")
+    view = await use_case.execute(
+        StartWebChatSessionInput(widget_id=data.widget_id, origin=origin, visitor_id=data.visitor_id)
+    )
+    return Response(
+        WebChatSessionResponse.of(view, SOCKET_PATH),
+        status_code=200,
+        headers={**_cors(origin), "Cache-Control": "no-store"},
+    )
+
+
+@get("/widget/loader.js", include_in_schema=False, name="widget_loader")
+async def widget_loader(request: Request[Any, Any, Any], assets: FromDishka[WidgetAssets]) -> Response[Any]:
+    return _serve(request, assets.loader())
+
+
+@get("/widget/v/{version:str}/{name:str}", include_in_schema=False, name="widget_file")
+async def widget_file(
+    request: Request[Any, Any, Any], version: str, name: str, assets: FromDishka[WidgetAssets]
+) -> Response[Any]:
+    return _serve(request, assets.versioned(version, name))
+
+
+def _serve(request: Request[Any, Any, Any], asset: WidgetAsset | None) -> Response[Any]:
+    if asset is None:
+        return error_response(HTTP_404_NOT_FOUND, "not_found", "no such widget file")
+    headers = {"Cache-Control": asset.cache_control, "ETag": asset.etag}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+WEBCHAT_HANDLERS = [webchat_sessions_preflight, start_webchat_session, widget_loader, widget_file]
