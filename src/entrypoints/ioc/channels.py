@@ -9,6 +9,7 @@ from dishka import Provider, Scope, provide
 from adapters.messenger.channel import MessengerChannel
 from adapters.meta.graph_client import GraphApiClient
 from adapters.storage.local_files import LocalBlobStorage
+from adapters.webchat.channel import WebChatChannel
 from adapters.whatsapp.channel import WhatsAppChannel
 from application.channels.channel_registry import ChannelRegistry
 from application.channels.send_message import SendMessage
@@ -41,10 +42,11 @@ class ChannelsProvider(Provider):
         await client.aclose()
 
     @provide
-    def registry(self, graph: GraphApiClient) -> ChannelRegistry:
+    def registry(self, graph: GraphApiClient, webchat: WebChatChannel) -> ChannelRegistry:
         # A new channel kind is one adapter added to these lists (docs/adding-a-channel.md).
+        # The web chat receives over its WebSocket, not webhooks, so it only sends.
         whatsapp, messenger = WhatsAppChannel(graph), MessengerChannel(graph)
-        return ChannelRegistry(outbound=[whatsapp, messenger], inbound=[whatsapp, messenger])
+        return ChannelRegistry(outbound=[whatsapp, messenger, webchat], inbound=[whatsapp, messenger])
 
     @provide
     def gateway(self, registry: ChannelRegistry) -> ChannelGateway:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
+from dishka import AsyncContainer, Provider, make_async_container
+from dishka_faststream import FastStreamProvider
 
-from adapters.system.health import CallableProbe, always_ready
 from entrypoints.ioc.channels import ChannelsProvider, StorageProvider
+from entrypoints.ioc.events import EventBackboneProvider, WorkerProvider, messaging_provider
 from entrypoints.ioc.providers import (
-    BrokerProbe,
     ConfigProvider,
     DatabaseProvider,
     HealthProvider,
@@ -18,23 +18,18 @@ from entrypoints.ioc.providers import (
 )
 from entrypoints.ioc.webchat import webchat_providers
 from entrypoints.settings import Settings
+from entrypoints.worker.handlers import register_handlers
+from entrypoints.worker.registry import WorkerHandlers
 
 
-class InProcessBrokerProvider(Provider):
-    scope = Scope.APP
-
-    @provide
-    def probe(self) -> BrokerProbe:
-        return BrokerProbe(CallableProbe("broker", always_ready, required=True, mode="in-process"))
-
-
-def common_providers(settings: Settings) -> list[Provider]:
+def common_providers(settings: Settings, *, hosts_worker: bool = False) -> list[Provider]:
     return [
         ConfigProvider(),
         SecurityProvider(),
         DatabaseProvider(),
         RedisCacheProvider() if settings.redis_url else MemoryCacheProvider(),
-        InProcessBrokerProvider(),
+        messaging_provider(settings, hosts_worker=hosts_worker),
+        EventBackboneProvider(),
         HealthProvider(),
         UseCasesProvider(),
         StorageProvider(),
@@ -43,11 +38,36 @@ def common_providers(settings: Settings) -> list[Provider]:
     ]
 
 
-def make_http_container(settings: Settings, *extra: Provider) -> AsyncContainer:
+def make_http_container(
+    settings: Settings, *extra: Provider, worker: WorkerHandlers | None = None
+) -> AsyncContainer:
+    """The API's container; with `worker` handlers it also hosts the worker (`metachat run`)."""
     from dishka.integrations.litestar import LitestarProvider
 
+    if worker is None:
+        return make_async_container(
+            *common_providers(settings), LitestarProvider(), *extra, context={Settings: settings}
+        )
     return make_async_container(
-        *common_providers(settings), LitestarProvider(), *extra, context={Settings: settings}
+        *common_providers(settings, hosts_worker=True),
+        LitestarProvider(),
+        WorkerProvider(),
+        FastStreamProvider(),
+        *extra,
+        context={Settings: settings, WorkerHandlers: worker},
+    )
+
+
+def make_worker_container(
+    settings: Settings, *extra: Provider, handlers: WorkerHandlers | None = None
+) -> AsyncContainer:
+    """The worker's container: FastStream's message scope plus the handler registry."""
+    return make_async_container(
+        *common_providers(settings, hosts_worker=True),
+        WorkerProvider(),
+        FastStreamProvider(),
+        *extra,
+        context={Settings: settings, WorkerHandlers: handlers or register_handlers(WorkerHandlers())},
     )
 
 
