@@ -5,6 +5,7 @@ Run: uv run python bench/embeddings.py
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ async def main() -> None:
     embedder = LocalMiniLMEmbedder()
     started = time.perf_counter()
     await embedder.embed(["warm up: loads the weights"])
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other work skews results)")
     print(f"first call (weights load + one text): {time.perf_counter() - started:.2f} s")
 
     texts = corpus_texts(SENTENCES)
@@ -41,12 +43,14 @@ async def main() -> None:
     elapsed = time.perf_counter() - started
     print(f"{len(short)} short sentences (first sentence, <= 80 chars): {len(short) / elapsed:.1f} sentences/s")
 
-    latencies = []
-    for text in texts[:LATENCY_SAMPLES]:
-        started = time.perf_counter()
-        await embedder.embed([text])
-        latencies.append(time.perf_counter() - started)
-    print(f"single text latency: p50 {statistics.median(latencies) * 1000:.1f} ms over {LATENCY_SAMPLES} texts")
+    for label, samples in (("stackfaq answer", texts), ("short sentence", short)):
+        latencies = []
+        for text in samples[:LATENCY_SAMPLES]:
+            started = time.perf_counter()
+            await embedder.embed([text])
+            latencies.append(time.perf_counter() - started)
+        p50 = statistics.median(latencies) * 1000
+        print(f"single {label} latency: p50 {p50:.1f} ms over {LATENCY_SAMPLES} texts")
     embedder.close()
 
 

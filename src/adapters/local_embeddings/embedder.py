@@ -33,7 +33,7 @@ _LAYERS = 6
 _HEADS = 12
 _HEAD_SIZE = DIMENSION // _HEADS
 _LAYER_NORM_EPS = 1e-12
-_BATCH_TOKENS = 1024
+_BATCH_TOKENS = 1024  # padded tokens per forward pass, see _group_by_length
 
 Matrix = npt.NDArray[np.float32]
 
@@ -46,7 +46,7 @@ _ONE = np.float32(1.0)
 _MINUS_HALF = np.float32(-0.5)
 # erfc(z) = t * (a1 + t * (a2 + ...)) * exp(-z^2) with t = 1 / (1 + p z): Abramowitz & Stegun 7.1.26,
 # |error| < 1.5e-7. NumPy has no erf, and BERT's GELU is the exact erf form (the tanh approximation drifts
-# by ~1e-3 per activation). p is pre-divided by sqrt 2 and the a_i pre-halved for the GELU form above.
+# by ~1e-3 per activation). p is pre-divided by sqrt 2 and the a_i pre-halved for _gelu_in_place's form.
 _ERF_P_SCALED = np.float32(0.3275911 / math.sqrt(2.0))
 _HALF_ERF_A = tuple(np.float32(a / 2) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
 _GELU_CHUNK = 1 << 16  # 256 KiB of float32 per scratch buffer: fits in L2 with its two siblings
@@ -134,7 +134,7 @@ def _gelu_in_place(x: Matrix) -> Matrix:
     cache, with preallocated scratch buffers, because whole-array NumPy temporaries made this function
     take half of the encoder's time.
     """
-    flat = x.reshape(-1)
+    flat = x.reshape(-1)  # a view, as x is a fresh (C-contiguous) matmul result: writes land in x
     chunk = min(_GELU_CHUNK, flat.size)
     magnitude_buffer = np.empty(chunk, dtype=np.float32)
     t_buffer = np.empty(chunk, dtype=np.float32)
