@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
+
+import attrs
 
 from application.ports.tasks import Task
 from application.ports.webhooks import WebhookRepository
+from domain.common.ids import TenantId
 from domain.events import Event
 
 
@@ -62,7 +65,17 @@ class OutboxFeed(Protocol):
         ...
 
 
+@attrs.frozen
+class DeadLetter:
+    # "task", or "event:<consumer>" for an event one consumer gave up on.
+    kind: str
+    tenant_id: TenantId
+    type: str
+    envelope: dict[str, Any]
+    error: str
+
+
 class DeadLetters(Protocol):
-    async def record(self, task: Task, error: str) -> None:
-        """Keep a task that exhausted its attempts, for an operator to inspect and re-queue."""
+    async def record(self, letter: DeadLetter) -> None:
+        """Keep a message whose handler exhausted its attempts, for an operator to inspect."""
         ...

@@ -6,6 +6,7 @@ state change that asks for it commits."""
 from __future__ import annotations
 
 import uuid
+import zlib
 from typing import Any
 
 import attrs
@@ -45,3 +46,11 @@ class Task:
             ordering_key=envelope.get("ordering_key"),
             correlation_id=envelope.get("correlation_id"),
         )
+
+
+def ordering_partition(task: Task, partitions: int) -> int:
+    """Which of the worker's partitions handles the task: the same ordering key always lands on the
+    same one (handled one at a time there); tasks without a key spread by id. Changing the number of
+    partitions moves keys, so change it only with the queues drained."""
+    key = task.ordering_key if task.ordering_key is not None else str(task.id)
+    return zlib.crc32(key.encode()) % partitions

@@ -139,7 +139,13 @@ class WebhookDelivery:
         )
 
     def record(
-        self, result: AttemptResult, *, at: datetime, policy: RetryPolicy, unit_random: float
+        self,
+        result: AttemptResult,
+        *,
+        attempted_at: datetime,
+        finished_at: datetime,
+        policy: RetryPolicy,
+        unit_random: float,
     ) -> DeliveryAttempt:
         """Apply one attempt's result: delivered, scheduled again with backoff, or dead."""
         self.attempts += 1
@@ -148,9 +154,12 @@ class WebhookDelivery:
         if result.succeeded:
             outcome = AttemptOutcome.DELIVERED
             self.status = DeliveryStatus.DELIVERED
-            self.completed_at = at
+            self.completed_at = finished_at
         else:
-            next_at = at + policy.delay_after(self.attempts, unit_random=unit_random, retry_after=result.retry_after)
+            # Backoff counts from the end of the attempt, so a slow timeout never eats the pause.
+            next_at = finished_at + policy.delay_after(
+                self.attempts, unit_random=unit_random, retry_after=result.retry_after
+            )
             if result.retryable and next_at <= self.retry_until:
                 outcome = AttemptOutcome.RETRY
                 self.status = DeliveryStatus.PENDING
@@ -158,11 +167,11 @@ class WebhookDelivery:
             else:
                 outcome = AttemptOutcome.DEAD
                 self.status = DeliveryStatus.DEAD
-                self.completed_at = at
+                self.completed_at = finished_at
         return DeliveryAttempt(
             delivery_id=self.id,
             number=self.attempts,
-            attempted_at=at,
+            attempted_at=attempted_at,
             duration_ms=result.duration_ms,
             status_code=result.status_code,
             error=result.error,

@@ -253,7 +253,7 @@ class PostgresWebhookRepository:
     # Mapping
 
     def _row(self, subscription: WebhookSubscription) -> dict[str, Any]:
-        context = subscription.id.bytes
+        context = _headers_context(subscription.id)
         return {
             "tenant_id": subscription.tenant_id,
             "id": subscription.id,
@@ -276,7 +276,9 @@ class PostgresWebhookRepository:
     def _to_subscription(self, row: sa.RowMapping) -> WebhookSubscription:
         headers: dict[str, str] = {}
         if row["headers_encrypted"] is not None:
-            headers = json.loads(self._cipher.decrypt(row["headers_encrypted"], context=row["id"].bytes))
+            headers = json.loads(
+                self._cipher.decrypt(row["headers_encrypted"], context=_headers_context(WebhookId(row["id"])))
+            )
         return WebhookSubscription(
             id=WebhookId(row["id"]),
             tenant_id=TenantId(row["tenant_id"]),
@@ -291,6 +293,10 @@ class PostgresWebhookRepository:
             previous_secret_encrypted=row["previous_secret_encrypted"],
             previous_secret_expires_at=row["previous_secret_expires_at"],
         )
+
+
+def _headers_context(webhook_id: WebhookId) -> bytes:
+    return b"webhook-headers:" + webhook_id.bytes
 
 
 def _delivery_row(delivery: WebhookDelivery) -> dict[str, Any]:

@@ -1,0 +1,137 @@
+"""The relay's side of the outbox: claim committed rows, mark them published, prune old ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.postgres.engine import APP_ROLE
+from adapters.postgres.repositories.webhooks import PostgresWebhookRepository
+from adapters.postgres.tables import dead_letters
+from application.ports.events import DeadLetter, OutboxKind
+from application.ports.security import SecretCipher
+from application.ports.tasks import Task
+from domain.common.ids import new_id
+from domain.events import Event
+
+_PLATFORM_SCOPE = sa.text(
+    "SELECT set_config('role', :role, true), set_config('app.tenant_id', '', true),"
+    " set_config('app.bypass_rls', 'on', true)"
+)
+
+# Advisory-lock namespace of the relay (first key of the two-key form), so its per-aggregate locks
+# never collide with other advisory locks.
+RELAY_LOCK_SPACE = 0x6D63  # "mc"
+
+# The first `limit` pending rows of one kind, locked row by row (SKIP LOCKED: another relay's rows are
+# passed over) and aggregate by aggregate: a transaction-scoped advisory lock per aggregate key means
+# that while one relay holds any row of an aggregate, no other relay publishes a later row of it.
+# Candidates are materialised first so the lock function only ever runs on at most `limit` rows.
+_CLAIM = sa.text(
+    """
+    WITH candidates AS MATERIALIZED (
+      SELECT tenant_id, id FROM outbox
+      WHERE published_at IS NULL AND kind = :kind
+      ORDER BY seq
+      LIMIT :limit
+    )
+    SELECT o.tenant_id, o.id, o.aggregate_key, o.payload::text AS payload, o.correlation_id
+    FROM outbox o JOIN candidates c ON o.tenant_id = c.tenant_id AND o.id = c.id
+    WHERE o.published_at IS NULL
+      AND pg_try_advisory_xact_lock(:lock_space, hashtext(o.aggregate_key))
+    ORDER BY o.seq
+    FOR UPDATE OF o SKIP LOCKED
+    """
+)
+
+_MARK = sa.text(
+    """
+    UPDATE outbox SET published_at = now()
+    FROM unnest(CAST(:tenant_ids AS uuid[]), CAST(:ids AS uuid[])) AS claimed(tenant_id, id)
+    WHERE outbox.tenant_id = claimed.tenant_id AND outbox.id = claimed.id
+    """
+)
+
+
+class PostgresOutboxClaim:
+    def __init__(self, connection: AsyncConnection, cipher: SecretCipher, rows: list[sa.Row[tuple[object, ...]]]):
+        self._connection = connection
+        self._rows = rows
+        self.events: list[Event] = []
+        self.tasks: list[Task] = []
+        self.webhooks = PostgresWebhookRepository(connection, cipher)
+
+    async def mark_published(self) -> None:
+        if self._rows:
+            await self._connection.execute(
+                _MARK,
+                {"tenant_ids": [row.tenant_id for row in self._rows], "ids": [row.id for row in self._rows]},
+            )
+        await self._connection.commit()
+
+
+class PostgresOutboxFeed:
+    def __init__(self, engine: AsyncEngine, cipher: SecretCipher) -> None:
+        self._engine = engine
+        self._cipher = cipher
+
+    @asynccontextmanager
+    async def claim(self, kind: OutboxKind, limit: int) -> AsyncIterator[PostgresOutboxClaim]:
+        # Leaving the block without mark_published closes the connection, which rolls back and frees
+        # every row and aggregate lock for the next attempt.
+        async with self._engine.connect() as connection:
+            await connection.execute(_PLATFORM_SCOPE, {"role": APP_ROLE})
+            rows = list(
+                await connection.execute(_CLAIM, {"kind": kind.value, "limit": limit, "lock_space": RELAY_LOCK_SPACE})
+            )
+            claim = PostgresOutboxClaim(connection, self._cipher, rows)
+            for row in rows:
+                envelope = json.loads(row.payload)
+                if kind is OutboxKind.EVENT:
+                    claim.events.append(
+                        Event.from_envelope(
+                            envelope, aggregate_key=row.aggregate_key, correlation_id=row.correlation_id
+                        )
+                    )
+                else:
+                    claim.tasks.append(Task.from_envelope(envelope))
+            yield claim
+
+    async def prune(self, *, published_before_seconds: float) -> int:
+        async with self._engine.connect() as connection:
+            await connection.execute(_PLATFORM_SCOPE, {"role": APP_ROLE})
+            result = await connection.execute(
+                sa.text("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => :age)"),
+                {"age": published_before_seconds},
+            )
+            # Dedupe records only matter while a copy can still arrive, i.e. within the same horizon.
+            await connection.execute(
+                sa.text("DELETE FROM processed_messages WHERE processed_at < now() - make_interval(secs => :age)"),
+                {"age": published_before_seconds},
+            )
+            await connection.commit()
+        return int(result.rowcount)
+
+
+class PostgresDeadLetters:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, letter: DeadLetter) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(_PLATFORM_SCOPE, {"role": APP_ROLE})
+            await connection.execute(
+                dead_letters.insert().values(
+                    tenant_id=letter.tenant_id,
+                    id=new_id(),
+                    kind=letter.kind,
+                    type=letter.type,
+                    payload=letter.envelope,
+                    error=letter.error[:2000],
+                )
+            )
+            await connection.commit()

@@ -1,0 +1,68 @@
+"""The relay loop: drain the outbox whenever a commit notifies (or the poll comes round), back off
+while the transport is down, and never give up: rows stay pending until the transport accepts them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from dishka import AsyncContainer
+
+from application.events.relay_outbox import RelayOutbox, RelayOutboxInput
+from application.ports.events import OutboxKind
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class RelayLoop:
+    def __init__(
+        self,
+        container: AsyncContainer,
+        kind: OutboxKind,
+        *,
+        batch: int,
+        wake: asyncio.Event,
+        poll_seconds: float,
+        min_backoff_seconds: float = 0.1,
+    ) -> None:
+        self._container = container
+        self._kind = kind
+        self._batch = batch
+        self._wake = wake
+        self._poll_seconds = poll_seconds
+        self._min_backoff = min_backoff_seconds
+        self.relayed = 0
+
+    async def run(self) -> None:
+        backoff = self._min_backoff
+        while True:
+            # Cleared before looking, so a commit that lands while we relay wakes the next round.
+            self._wake.clear()
+            try:
+                relayed = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                logger.warning(
+                    "outbox relay failed; retrying",
+                    extra={"kind": self._kind.value, "error": f"{type(error).__name__}: {error}"},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            backoff = self._min_backoff
+            if relayed:
+                # Maybe more is pending: go again at once.
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+    async def relay_once(self) -> int:
+        async with self._container() as request:
+            relay = await request.get(RelayOutbox)
+            result = await relay.execute(RelayOutboxInput(kind=self._kind, limit=self._batch))
+        self.relayed += result.relayed
+        return result.relayed

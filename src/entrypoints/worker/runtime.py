@@ -1,0 +1,125 @@
+"""The worker's moving parts in one place: transport consumers, the outbox relay (events and tasks),
+the webhook dispatcher and housekeeping. `metachat worker` runs this alone; `metachat run` runs it next
+to the API, in the same process and container."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+from dishka import AsyncContainer
+
+from adapters.postgres.notifications import OUTBOX_CHANNEL, WEBHOOK_DELIVERIES_CHANNEL, PostgresNotifications
+from application.ports.events import OutboxFeed, OutboxKind
+from entrypoints.settings import Settings
+from entrypoints.worker.dispatch import Dispatcher
+from entrypoints.worker.registry import WorkerHandlers
+from entrypoints.worker.relay import RelayLoop
+from entrypoints.worker.transport import WorkerTransport
+from entrypoints.worker.webhooks import WebhookDeliveryLoop
+
+logger = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+@attrs.define
+class RelayStatus:
+    """Whether this process relays the outbox (the embedded transport's health)."""
+
+    running: bool = False
+
+
+@attrs.define
+class WorkerServices:
+    event_relay: RelayLoop
+    task_relays: list[RelayLoop]
+    deliveries: WebhookDeliveryLoop
+    notifications: PostgresNotifications
+
+
+@asynccontextmanager
+async def worker_services(container: AsyncContainer, settings: Settings) -> AsyncIterator[WorkerServices]:
+    if settings.database_url is None:
+        raise RuntimeError("the worker needs a database URL (the runtime fills in the embedded one)")
+    handlers = await container.get(WorkerHandlers)
+    dispatcher = await container.get(Dispatcher)
+    transport = await container.get(WorkerTransport)
+    status = await container.get(RelayStatus)
+    notifications = PostgresNotifications(settings.database_url, [OUTBOX_CHANNEL, WEBHOOK_DELIVERIES_CHANNEL])
+    poll = settings.events.relay_poll_seconds
+    services = WorkerServices(
+        event_relay=RelayLoop(
+            container,
+            OutboxKind.EVENT,
+            batch=settings.events.relay_batch_size,
+            wake=notifications.subscribe(OUTBOX_CHANNEL, OutboxKind.EVENT.value),
+            poll_seconds=poll,
+        ),
+        task_relays=[
+            RelayLoop(
+                container,
+                OutboxKind.TASK,
+                batch=transport.task_relay_batch,
+                wake=notifications.subscribe(OUTBOX_CHANNEL, OutboxKind.TASK.value),
+                poll_seconds=poll,
+            )
+            for _ in range(transport.task_relay_lanes)
+        ],
+        deliveries=WebhookDeliveryLoop(
+            container, settings.webhooks, notifications.subscribe(WEBHOOK_DELIVERIES_CHANNEL)
+        ),
+        notifications=notifications,
+    )
+    await notifications.start()
+    await transport.start(dispatcher, handlers)
+    loops = [
+        _supervised("event relay", services.event_relay.run()),
+        *(_supervised("task relay", relay.run()) for relay in services.task_relays),
+        _supervised("webhook dispatcher", services.deliveries.run()),
+        _supervised("outbox pruning", _prune(container, settings)),
+    ]
+    status.running = True
+    logger.info("worker running", extra={"task_handlers": handlers.tasks.names})
+    try:
+        yield services
+    finally:
+        status.running = False
+        # Relays stop first, so nothing is handed to a transport that is shutting down.
+        for loop in loops:
+            loop.cancel()
+        for loop in loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        await transport.stop()
+        await notifications.stop()
+
+
+def _supervised(name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    async def run() -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("worker loop stopped unexpectedly", extra={"loop": name})
+            raise
+
+    return asyncio.create_task(run(), name=name)
+
+
+async def _prune(container: AsyncContainer, settings: Settings) -> None:
+    feed = await container.get(OutboxFeed)
+    while True:
+        try:
+            removed = await feed.prune(published_before_seconds=settings.events.outbox_retention_hours * 3600)
+            if removed:
+                logger.info("pruned published outbox rows", extra={"removed": removed})
+        except Exception as error:
+            logger.warning("outbox pruning failed", extra={"error": repr(error)})
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)
