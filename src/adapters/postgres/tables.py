@@ -208,9 +208,7 @@ sa.Index(
 
 # Event backbone (migration 0002): tenant webhooks, their deliveries and attempt log, consumer dedupe,
 # and the in-process transport's dead letters.
-sa.Index(
-    "ix_outbox_pending_kind", outbox.c.kind, outbox.c.seq, postgresql_where=outbox.c.published_at.is_(None)
-)
+sa.Index("ix_outbox_pending_kind", outbox.c.kind, outbox.c.seq, postgresql_where=outbox.c.published_at.is_(None))
 
 webhook_subscriptions = sa.Table(
     "webhook_subscriptions",
