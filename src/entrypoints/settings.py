@@ -86,6 +86,20 @@ class WebhookSettings:
 
 
 @attrs.frozen
+class ConversationSettings:
+    """The conversation engine: the language model's budget and patience, the tool loop, the idle timer."""
+
+    # Prompt budget (system prompt, passages, history, tools); gpt-4o allows far more, this bounds cost.
+    context_tokens: int = 16_000
+    max_output_tokens: int = 800
+    llm_timeout_seconds: float = 60.0
+    llm_max_attempts: int = 4
+    # Rounds of function calling per turn; the last round must answer in words.
+    max_tool_iterations: int = 5
+    idle_release_check_seconds: float = 60.0
+
+
+@attrs.frozen
 class Settings:
     data_dir: Path
     database_url: str | None = None
@@ -102,6 +116,7 @@ class Settings:
     allow_private_webhook_urls: bool = False
     events: EventSettings = EventSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    conversations: ConversationSettings = ConversationSettings()
 
     @property
     def embedded_database(self) -> bool:
@@ -210,5 +225,13 @@ class Settings:
                 retry_first_delay_seconds=number("WEBHOOK_RETRY_FIRST_DELAY_SECONDS", 10.0),
                 retry_max_delay_seconds=number("WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0),
                 retry_window_hours=number("WEBHOOK_RETRY_WINDOW_HOURS", 24.0),
+            ),
+            conversations=ConversationSettings(
+                context_tokens=integer("LLM_CONTEXT_TOKENS", 16_000),
+                max_output_tokens=integer("LLM_MAX_OUTPUT_TOKENS", 800),
+                llm_timeout_seconds=number("LLM_TIMEOUT_SECONDS", 60.0),
+                llm_max_attempts=integer("LLM_MAX_ATTEMPTS", 4),
+                max_tool_iterations=integer("LLM_MAX_TOOL_ITERATIONS", 5),
+                idle_release_check_seconds=number("HANDOFF_IDLE_CHECK_SECONDS", 60.0),
             ),
         )
