@@ -20,6 +20,7 @@ from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
 from entrypoints.http.routes.channels import ChannelController
 from entrypoints.http.routes.health import health
+from entrypoints.http.routes.tenant_webhooks import TenantWebhookController
 from entrypoints.http.routes.tenants import TenantController
 from entrypoints.http.routes.webchat import WEBCHAT_HANDLERS
 from entrypoints.http.routes.webhooks import WebhookController
@@ -33,6 +34,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ApiKeyController,
     health,
     WebhookController,
+    TenantWebhookController,
     *WEBCHAT_HANDLERS,
     webchat_socket,
 ]
