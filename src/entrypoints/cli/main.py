@@ -8,10 +8,12 @@ import logging
 import socket
 import sys
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from typing import Any
 
 import uvicorn
 from dishka import AsyncContainer
+from litestar import Litestar
 
 from adapters.crypto.aes_gcm import generate_encoded_key
 from adapters.postgres import migrations
@@ -21,10 +23,13 @@ from application.ports.unit_of_work import UnitOfWorkFactory
 from application.tenants.create_tenant import CreateTenant, CreateTenantInput
 from domain.tenants.api_key import ALL_SCOPES
 from entrypoints.http.app import create_app
-from entrypoints.ioc.containers import make_cli_container, make_http_container
+from entrypoints.ioc.containers import make_cli_container, make_http_container, make_worker_container
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import platform_runtime
 from entrypoints.settings import ConfigurationError, Settings
+from entrypoints.worker.handlers import register_handlers
+from entrypoints.worker.registry import WorkerHandlers
+from entrypoints.worker.runtime import worker_services
 
 logger = logging.getLogger("metachat")
 PLATFORM_OPERATOR = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
@@ -83,9 +88,11 @@ def _check_port_free(host: str, port: int) -> None:
 async def serve(settings: Settings, *, with_worker: bool) -> None:
     _check_port_free(settings.http.host, settings.http.port)
     async with platform_runtime(settings, migrate=with_worker) as ready:
-        container = make_http_container(ready)
+        container = make_http_container(ready, worker=register_handlers(WorkerHandlers()) if with_worker else None)
         await _announce_first_admin_key(container, ready)
         app = create_app(container, ready)
+        if with_worker:
+            _host_worker(app, container, ready)
         server = uvicorn.Server(
             uvicorn.Config(app, host=ready.http.host, port=ready.http.port, log_config=None, access_log=False)
         )
@@ -93,12 +100,24 @@ async def serve(settings: Settings, *, with_worker: bool) -> None:
         await server.serve()
 
 
+def _host_worker(app: Litestar, container: AsyncContainer, settings: Settings) -> None:
+    """`metachat run`: the worker starts with the API and stops before the container closes (shutdown
+    hooks run in reverse order, so the last one added runs first)."""
+    worker = AsyncExitStack()
+
+    async def start_worker() -> None:
+        await worker.enter_async_context(worker_services(container, settings))
+
+    app.on_startup.append(start_worker)
+    app.on_shutdown.append(worker.aclose)
+
+
 async def run_worker(settings: Settings) -> None:
     async with platform_runtime(settings, migrate=False) as ready:
-        container = make_cli_container(ready)
+        container = make_worker_container(ready)
         try:
-            logger.info("worker started")
-            await asyncio.Event().wait()
+            async with worker_services(container, ready):
+                await asyncio.Event().wait()
         finally:
             await container.close()
 
