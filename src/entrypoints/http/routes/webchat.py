@@ -8,7 +8,7 @@ from typing import Any
 from dishka import FromDishka
 from litestar import Request, Response, get, post, route
 from litestar.enums import HttpMethod
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED, HTTP_404_NOT_FOUND
 
 from application.webchat.start_session import StartWebChatSession, StartWebChatSessionInput
@@ -73,7 +73,7 @@ async def widget_loader(request: Request[Any, Any, Any], assets: FromDishka[Widg
 
 @get("/widget/v/{version:str}/{name:str}", include_in_schema=False, name="widget_file")
 async def widget_file(
-    request: Request[Any, Any, Any], version: str, name: str, assets: FromDishka[WidgetAssets]
+    request: Request[Any, Any, Any], version: FromPath[str], name: FromPath[str], assets: FromDishka[WidgetAssets]
 ) -> Response[Any]:
     return _serve(request, assets.versioned(version, name))
 
