@@ -15,9 +15,9 @@ from dishka import AsyncContainer
 from application.channels.channel_registry import ChannelRegistry
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput, PlatformWebhookSecrets
 from application.inbox.channel_directory import ChannelDirectory
+from application.inbox.inbox_writer import InboxWriter
 from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput
 from application.ports.channel_adapters import SignatureInvalid
-from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.channels.channel import ChannelKind
 from domain.common.ids import TenantId
 from entrypoints.settings import MetaSettings, Settings
@@ -251,10 +251,10 @@ async def test_platform_url_without_a_platform_secret_trusts_nothing(
 ) -> None:
     await whatsapp_channel(client, app_secret=OWN_APP_SECRET)
     accept = AcceptWebhook(
-        await container.get(UnitOfWorkFactory),
         await container.get(ChannelRegistry),
         await container.get(ChannelDirectory),
         PlatformWebhookSecrets(app_secret=None, verify_token=None),
+        await container.get(InboxWriter),
     )
     body = meta_json(wa_webhook(wa_value(messages=[wa_message("text", {"body": "x"})])))
     # Even a body signed with a channel's own secret is refused there: that secret belongs to its own URL.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 
@@ -10,17 +11,14 @@ import attrs
 from application.channels.channel_registry import ChannelRegistry
 from application.errors import Forbidden, NotFound
 from application.inbox.channel_directory import ChannelDirectory
+from application.inbox.inbox_writer import InboxWriter
 from application.ports.channel_adapters import SignatureInvalid, SignatureMissing
-from application.ports.tasks import Task
-from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.channels.channel import Channel, ChannelKind
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, TenantId, new_id
 from domain.common.time import utc_now
 
 logger = logging.getLogger(__name__)
-
-PROCESS_TASK = "inbox.process"
 
 
 @attrs.frozen
@@ -59,19 +57,15 @@ class WebhookCounters:
     rejected: int = 0
 
 
-def ordering_key(entry: InboxEntry) -> str:
-    return f"contact:{entry.channel_id}:{entry.contact_id}"
-
-
 class AcceptWebhook:
     def __init__(
         self,
-        uow_factory: UnitOfWorkFactory,
         channels: ChannelRegistry,
         directory: ChannelDirectory,
         secrets: PlatformWebhookSecrets,
+        writer: InboxWriter,
     ) -> None:
-        self._uow_factory = uow_factory
+        self._writer = writer
         self._channels = channels
         self._directory = directory
         self._secrets = secrets
@@ -120,23 +114,10 @@ class AcceptWebhook:
                     received_at=received_at,
                 ),
             )
-        accepted = 0
-        for tenant_id, entries in by_tenant.items():
-            async with self._uow_factory(tenant_id) as uow:
-                stored = await uow.inbox.add_new(list(entries.values()))
-                await uow.outbox.add_tasks(
-                    [
-                        Task(
-                            name=PROCESS_TASK,
-                            tenant_id=tenant_id,
-                            payload={"inbox_id": str(entry.id)},
-                            ordering_key=ordering_key(entry),
-                        )
-                        for entry in stored
-                    ]
-                )
-                await uow.commit()
-            accepted += len(stored)
+        stored = await asyncio.gather(
+            *(self._writer.store(tenant_id, list(entries.values())) for tenant_id, entries in by_tenant.items())
+        )
+        accepted = sum(len(entries) for entries in stored)
         duplicates = len(batch.events) - unrouted - accepted
         self._count(accepted, duplicates, unrouted, batch.skipped)
         return AcceptWebhookResult(accepted=accepted, duplicates=duplicates, unrouted=unrouted, skipped=batch.skipped)

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from application.channels.channel_registry import ChannelRegistry
-from application.inbox.accept_webhook import ordering_key
+from application.inbox.inbox_writer import ordering_key
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_adapters import MediaUnavailable
 from application.ports.tasks import Task

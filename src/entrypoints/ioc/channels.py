@@ -15,6 +15,7 @@ from application.channels.channel_registry import ChannelRegistry
 from application.channels.send_message import SendMessage
 from application.inbox.accept_webhook import AcceptWebhook, PlatformWebhookSecrets, VerifyWebhookSubscription
 from application.inbox.channel_directory import ChannelDirectory
+from application.inbox.inbox_writer import InboxWriter
 from application.inbox.process_inbox_entry import ProcessInboxEntry
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_gateway import ChannelGateway
@@ -59,6 +60,10 @@ class ChannelsProvider(Provider):
     @provide
     def platform_secrets(self, settings: Settings) -> PlatformWebhookSecrets:
         return PlatformWebhookSecrets(app_secret=settings.meta.app_secret, verify_token=settings.meta.verify_token)
+
+    @provide
+    def inbox_writer(self, uow_factory: UnitOfWorkFactory) -> InboxWriter:
+        return InboxWriter(uow_factory)
 
     accept_webhook = provide(AcceptWebhook)
     send_message = provide(SendMessage)

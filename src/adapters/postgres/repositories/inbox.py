@@ -11,6 +11,12 @@ from domain.channels.channel import ChannelKind
 from domain.channels.inbox import InboxEntry, InboxState
 from domain.common.ids import ChannelId, MessageId, TenantId
 
+_INSERT_NEW = (
+    insert(inbox)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "provider_event_key"])
+    .returning(inbox.c.id)
+)
+
 
 class PostgresInboxRepository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -19,25 +25,22 @@ class PostgresInboxRepository:
     async def add_new(self, entries: list[InboxEntry]) -> list[InboxEntry]:
         if not entries:
             return []
+        # One cached statement run as "insertmanyvalues": no SQL compilation per request.
         inserted = await self._connection.execute(
-            insert(inbox)
-            .values(
-                [
-                    {
-                        "tenant_id": entry.tenant_id,
-                        "id": entry.id,
-                        "channel_id": entry.channel_id,
-                        "kind": str(entry.kind),
-                        "provider_event_key": entry.provider_event_key,
-                        "contact_id": entry.contact_id,
-                        "payload": entry.payload,
-                        "received_at": entry.received_at,
-                    }
-                    for entry in entries
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "provider_event_key"])
-            .returning(inbox.c.id)
+            _INSERT_NEW,
+            [
+                {
+                    "tenant_id": entry.tenant_id,
+                    "id": entry.id,
+                    "channel_id": entry.channel_id,
+                    "kind": str(entry.kind),
+                    "provider_event_key": entry.provider_event_key,
+                    "contact_id": entry.contact_id,
+                    "payload": entry.payload,
+                    "received_at": entry.received_at,
+                }
+                for entry in entries
+            ],
         )
         new_ids = {row[0] for row in inserted}
         return [entry for entry in entries if entry.id in new_ids]
