@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import socket
@@ -32,6 +33,7 @@ import openai
 import uvicorn
 
 EMBEDDINGS_PATH = "/v1/embeddings"
+CHAT_PATH = "/v1/chat/completions"
 
 
 @attrs.frozen
@@ -97,9 +99,56 @@ def fake_embedding(text: str, dimension: int) -> list[float]:
     return [float(value) for value in vector]
 
 
+@attrs.frozen
+class ScriptedCall:
+    name: str
+    arguments: dict[str, Any]
+
+
+@attrs.frozen
+class ScriptedTurn:
+    """What the fake model answers to one chat completion request."""
+
+    text: str = ""
+    tool_calls: tuple[ScriptedCall, ...] = ()
+    # Wait this long before answering (a slow model); `hang` waits until release_hung() or shutdown.
+    delay_seconds: float = 0.0
+    hang: bool = False
+
+    @classmethod
+    def call(cls, name: str, **arguments: Any) -> ScriptedTurn:
+        return cls(tool_calls=(ScriptedCall(name, arguments),))
+
+
+class ChatScript:
+    """Turns the fake model takes next, in order; with none queued it follows a fixed policy: search the
+    knowledge base for the user's words once, then answer citing passage [1] (zero latency, for load)."""
+
+    def __init__(self) -> None:
+        self.queued: deque[ScriptedTurn] = deque()
+        self.hung = asyncio.Event()
+
+    def enqueue(self, *turns: ScriptedTurn) -> None:
+        self.queued.extend(turns)
+
+    def next_turn(self, payload: dict[str, Any]) -> ScriptedTurn:
+        if self.queued:
+            return self.queued.popleft()
+        messages = payload.get("messages", [])
+        last = messages[-1] if messages else {}
+        offered = {tool["function"]["name"] for tool in payload.get("tools", [])}
+        if last.get("role") == "user" and "search_knowledge_base" in offered and payload.get("tool_choice") != "none":
+            return ScriptedTurn.call("search_knowledge_base", query=str(last.get("content", ""))[:200])
+        if last.get("role") == "tool":
+            first_line = str(last.get("content", "")).split("\n\n")[0]
+            return ScriptedTurn(text=f"From our documents: {first_line[:300]} [1]")
+        return ScriptedTurn(text=f"You said: {last.get('content', '')}")
+
+
 class FakeOpenAIServer:
     def __init__(self, embedding_dimension: int = 1536) -> None:
         self.embedding_dimension = embedding_dimension
+        self.chat = ChatScript()
         self.script = Script()
         self.requests: list[RecordedRequest] = []
         self._server: uvicorn.Server | None = None
@@ -107,7 +156,7 @@ class FakeOpenAIServer:
         self._port: int | None = None
 
     def routes(self) -> dict[tuple[str, str], Handler]:
-        return {("POST", EMBEDDINGS_PATH): self._embeddings}
+        return {("POST", EMBEDDINGS_PATH): self._embeddings, ("POST", CHAT_PATH): self._chat_completions}
 
     @property
     def base_url(self) -> str:
@@ -117,6 +166,10 @@ class FakeOpenAIServer:
 
     def client(self, **options: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key="test-key", **options)
+
+    def release_hung(self) -> None:
+        """Let every request held by a `hang` turn answer."""
+        self.chat.hung.set()
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.path == path]
@@ -195,3 +248,86 @@ class FakeOpenAIServer:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
+
+    async def _chat_completions(self, request: RecordedRequest) -> ScriptedResponse:
+        """Chat completions as OpenAI answers them: one JSON body, or server-sent events when `stream` is
+        set (text in several deltas; each tool call named first, then its arguments in pieces)."""
+        payload = request.json
+        turn = self.chat.next_turn(payload)
+        if turn.hang:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.chat.hung.wait(), timeout=120)
+        if turn.delay_seconds:
+            await asyncio.sleep(turn.delay_seconds)
+        model = payload.get("model", "fake-model")
+        calls = [
+            {
+                "id": f"call_{index}_{hashlib.sha256(call.name.encode()).hexdigest()[:6]}",
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
+            for index, call in enumerate(turn.tool_calls)
+        ]
+        finish = "tool_calls" if calls else "stop"
+        if payload.get("stream"):
+            return _sse(_chat_chunks(model, turn.text, calls, finish))
+        message: dict[str, Any] = {"role": "assistant", "content": turn.text or None}
+        if calls:
+            message["tool_calls"] = calls
+        prompt_tokens = sum(len(str(item.get("content") or "").split()) for item in payload.get("messages", []))
+        completion_tokens = len(turn.text.split())
+        return ScriptedResponse.from_json(
+            {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+
+def _chat_chunks(model: str, text: str, calls: list[dict[str, Any]], finish: str) -> list[dict[str, Any]]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    words = text.split(" ")
+    chunks += [chunk({"content": word if index == 0 else " " + word}) for index, word in enumerate(words) if text]
+    for index, call in enumerate(calls):
+        arguments = call["function"]["arguments"]
+        middle = len(arguments) // 2
+        chunks.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": call["function"]["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+        for piece in (arguments[:middle], arguments[middle:]):
+            chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+    chunks.append(chunk({}, finish))
+    return chunks
+
+
+def _sse(chunks: list[dict[str, Any]]) -> ScriptedResponse:
+    body = "".join(f"data: {json.dumps(item)}\n\n" for item in chunks) + "data: [DONE]\n\n"
+    return ScriptedResponse(200, body.encode(), {"content-type": "text/event-stream"})

@@ -1,0 +1,78 @@
+"""Sending one stored outbound message (a bot answer or an agent's reply) through its channel.
+
+Before anything goes to WhatsApp the 24-hour customer-service window is checked: outside it the tenant's
+re-engagement template goes instead, or — with none configured — the message is recorded as failed with
+the reason, rather than attempting a free-form send Meta is bound to refuse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from application.ports.channel_gateway import ChannelGateway, ChannelSendError, TemplateMessage
+from domain.channels.channel import Channel, ChannelKind
+from domain.conversations.citations import Citation, with_footnotes
+from domain.conversations.conversation import Conversation
+from domain.conversations.message import DeliveryStatus, Message, MessageError, MessageType
+from domain.conversations.phrases import Phrase, phrase
+from domain.tenants.tenant import TenantSettings
+
+WINDOW_CLOSED = MessageError(
+    code="window_closed",
+    title="outside the 24-hour customer-service window",
+    details="WhatsApp accepts only templates here; set whatsapp_reengagement_template to send one",
+    retryable=False,
+)
+
+
+def fit_to_window(
+    message: Message, conversation: Conversation, channel: Channel, settings: TenantSettings, now: datetime
+) -> None:
+    """Turn a pending text into the re-engagement template, or into a failure, when WhatsApp's window is shut."""
+    if channel.kind is not ChannelKind.WHATSAPP or conversation.window_open_at(now):
+        return
+    if not settings.whatsapp_reengagement_template:
+        message.status = DeliveryStatus.FAILED
+        message.error = WINDOW_CLOSED
+        return
+    message.content = {
+        **message.content,
+        "template": settings.whatsapp_reengagement_template,
+        "template_language": settings.whatsapp_template_language,
+        # What would have been said inside the window; the template invites the user back instead.
+        "withheld_text": message.text,
+    }
+    message.type = MessageType.TEMPLATE
+    message.text = ""
+
+
+def rendered_text(message: Message, channel: Channel, language: str) -> str:
+    """The text as the channel shows it: WhatsApp and Messenger get numbered footnotes with document
+    titles; the web chat widget renders the citations as links itself."""
+    citations = [Citation.from_dict(raw) for raw in message.content.get("citations", [])]
+    if channel.kind is ChannelKind.WEBCHAT or not citations:
+        return message.text
+    return with_footnotes(message.text, citations, phrase(Phrase.SOURCES, language))
+
+
+async def send(
+    gateway: ChannelGateway, channel: Channel, conversation: Conversation, message: Message, language: str
+) -> None:
+    """Send a pending message and record the outcome on it (status, provider id or error)."""
+    if message.status is not DeliveryStatus.PENDING:
+        return
+    try:
+        if message.type is MessageType.TEMPLATE:
+            template = TemplateMessage(
+                name=str(message.content["template"]), language=str(message.content["template_language"])
+            )
+            provider_ids = [await gateway.send_template(channel, conversation.contact_id, template)]
+        else:
+            provider_ids = await gateway.send_text(
+                channel, conversation.contact_id, rendered_text(message, channel, language)
+            )
+    except ChannelSendError as error:
+        message.apply_status(DeliveryStatus.FAILED, error.as_message_error())
+        return
+    # A long text may go out in several parts; statuses are tracked on the first.
+    message.provider_message_id = provider_ids[0] if provider_ids else None
+    message.apply_status(DeliveryStatus.SENT)

@@ -1,0 +1,92 @@
+"""A person replies through the API (an agent tool, a helpdesk integration): the message goes out through
+the conversation's channel and the conversation is theirs from then on — the bot does not answer, and an
+answer the bot was still writing is dropped."""
+
+from __future__ import annotations
+
+import attrs
+
+from application.auth import Principal
+from application.conversations import delivery
+from application.conversations.state_changes import hand_off
+from application.conversations.views import MessageView, message_event
+from application.errors import Conflict, InvalidInput, NotFound
+from application.ports.channel_gateway import ChannelGateway
+from application.ports.clock import Clock
+from application.ports.unit_of_work import UnitOfWorkFactory
+from domain.common.ids import ConversationId, MessageId, TenantId, new_id
+from domain.conversations.conversation import ConversationState
+from domain.conversations.handoff import HandoffTrigger
+from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
+from domain.tenants.api_key import Scope
+
+MAX_AGENT_TEXT = 4096
+
+
+@attrs.frozen
+class SendAgentMessageInput:
+    actor: Principal
+    tenant_id: TenantId
+    conversation_id: ConversationId
+    text: str
+    agent_name: str = ""
+    # Lets a tool retry the request safely: the same id never sends twice.
+    client_message_id: str | None = None
+
+
+class SendAgentMessage:
+    def __init__(self, uow_factory: UnitOfWorkFactory, gateway: ChannelGateway, clock: Clock) -> None:
+        self._uow_factory = uow_factory
+        self._gateway = gateway
+        self._clock = clock
+
+    async def execute(self, data: SendAgentMessageInput) -> MessageView:
+        data.actor.require(Scope.SEND, data.tenant_id)
+        text = data.text.strip()
+        if not text or len(text) > MAX_AGENT_TEXT:
+            raise InvalidInput(f"text must be 1 to {MAX_AGENT_TEXT} characters", details={"field": "text"})
+        key = None if data.client_message_id is None else f"agent:{data.client_message_id}"
+        async with self._uow_factory(data.tenant_id) as uow:
+            conversation = await uow.turns.lock_conversation(data.tenant_id, data.conversation_id)
+            tenant = await uow.tenants.get(data.tenant_id)
+            if conversation is None or tenant is None:
+                raise NotFound("conversation not found")
+            if conversation.state is ConversationState.CLOSED:
+                raise Conflict("the conversation is closed")
+            channel = await uow.channels.get(data.tenant_id, conversation.channel_id)
+            if channel is None or not channel.active:
+                raise Conflict("the conversation's channel is inactive or gone")
+            message = Message(
+                id=MessageId(new_id()),
+                tenant_id=data.tenant_id,
+                conversation_id=conversation.id,
+                channel_id=channel.id,
+                direction=Direction.OUTBOUND,
+                sender=SenderRole.AGENT,
+                type=MessageType.TEXT,
+                text=text,
+                content={"agent": data.agent_name} if data.agent_name else {},
+                status=DeliveryStatus.PENDING,
+                idempotency_key=key,
+            )
+            if key is not None and not await uow.turns.claim_reply(data.tenant_id, key, message.id, message.created_at):
+                earlier = await uow.messages.find_by_idempotency_key(data.tenant_id, key)
+                if earlier is None:
+                    raise Conflict("a message with this client_message_id is being sent")
+                return MessageView.of(earlier)
+            # Replying takes the conversation over; the lock makes a bot answer being claimed wait or lose.
+            await hand_off(uow, conversation, reason="an agent replied", trigger=HandoffTrigger.AGENT)
+            conversation.record_agent_reply()
+            await uow.conversations.update(conversation)
+            delivery.fit_to_window(message, conversation, channel, tenant.settings, self._clock.now())
+            await uow.messages.add(message)
+            if message.status is DeliveryStatus.FAILED:
+                await uow.outbox.add([message_event(message, conversation.contact_id)])
+            await uow.commit()
+        if message.status is DeliveryStatus.PENDING:
+            await delivery.send(self._gateway, channel, conversation, message, tenant.settings.language)
+            async with self._uow_factory(data.tenant_id) as uow:
+                await uow.messages.update_delivery(message)
+                await uow.outbox.add([message_event(message, conversation.contact_id)])
+                await uow.commit()
+        return MessageView.of(message)
