@@ -30,20 +30,23 @@ RELAY_LOCK_SPACE = 0x6D63  # "mc"
 # The first `limit` pending rows of one kind, locked row by row (SKIP LOCKED: another relay's rows are
 # passed over) and aggregate by aggregate: a transaction-scoped advisory lock per aggregate key means
 # that while one relay holds any row of an aggregate, no other relay publishes a later row of it.
-# Candidates are materialised first so the lock function only ever runs on at most `limit` rows.
+# Both steps are materialised so the lock function only ever runs on those `limit` candidates (left to
+# itself the planner would filter every pending row with it, locking aggregates it never returns).
 _CLAIM = sa.text(
     """
     WITH candidates AS MATERIALIZED (
-      SELECT tenant_id, id FROM outbox
+      SELECT tenant_id, id, seq, aggregate_key FROM outbox
       WHERE published_at IS NULL AND kind = :kind
       ORDER BY seq
       LIMIT :limit
+    ), lockable AS MATERIALIZED (
+      SELECT tenant_id, id, seq FROM candidates
+      WHERE pg_try_advisory_xact_lock(:lock_space, hashtext(aggregate_key))
     )
     SELECT o.tenant_id, o.id, o.aggregate_key, o.payload::text AS payload, o.correlation_id
-    FROM outbox o JOIN candidates c ON o.tenant_id = c.tenant_id AND o.id = c.id
+    FROM outbox o JOIN lockable l ON o.tenant_id = l.tenant_id AND o.id = l.id
     WHERE o.published_at IS NULL
-      AND pg_try_advisory_xact_lock(:lock_space, hashtext(o.aggregate_key))
-    ORDER BY o.seq
+    ORDER BY l.seq
     FOR UPDATE OF o SKIP LOCKED
     """
 )
