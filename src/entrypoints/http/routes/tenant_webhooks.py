@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from dishka import FromDishka
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from application.webhooks.create_webhook import CreateWebhook, CreateWebhookInput
 from application.webhooks.delete_webhook import DeleteWebhook
@@ -140,7 +140,7 @@ class TenantWebhookController(Controller):
         use_case: FromDishka[ListWebhookDeliveries],
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
-        status: Literal["pending", "delivering", "delivered", "dead"] | None = None,
+        status: FromQuery[Literal["pending", "delivering", "delivered", "dead"] | None] = None,
     ) -> DeliveryPage:
         page = await use_case.execute(
             ListWebhookDeliveriesInput(
