@@ -16,6 +16,7 @@ import uvicorn
 from dishka import AsyncContainer
 from litestar import Litestar
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from application.channels.channel_registry import ChannelRegistry
 from application.ports.reply_stream import ReplyStream
@@ -31,9 +32,8 @@ WS_MAX_SIZE = 64 * 1024
 
 @asynccontextmanager
 async def serve(app: Litestar) -> AsyncIterator[str]:
-    """Run the app on a free port; yields its base URL (http://127.0.0.1:PORT)."""
-    for hook in app.on_startup:
-        await hook()  # type: ignore[call-arg]
+    """Run the app on a free port; yields its base URL (http://127.0.0.1:PORT). Lifespan hooks are left to
+    the caller (the `client` fixture runs them)."""
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False, ws_max_size=WS_MAX_SIZE
@@ -50,8 +50,6 @@ async def serve(app: Litestar) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
-        for hook in app.on_shutdown:
-            await hook()  # type: ignore[call-arg]
 
 
 async def create_widget(client: httpx.AsyncClient, **config: Any) -> dict[str, Any]:
@@ -128,10 +126,18 @@ class WidgetSocket:
 
     async def closed_with(self, within: float = 5.0) -> int | None:
         """Read until the server closes; the close code."""
+        _, code = await self.frames_until_closed(within)
+        return code
+
+    async def frames_until_closed(self, within: float = 5.0) -> tuple[list[dict[str, Any]], int | None]:
+        frames = []
         async with asyncio.timeout(within):
-            async for _ in self.connection:
+            try:
+                async for raw in self.connection:
+                    frames.append(json.loads(raw))
+            except ConnectionClosed:
                 pass
-        return self.connection.close_code
+        return frames, self.connection.close_code
 
 
 @asynccontextmanager

@@ -233,9 +233,7 @@ class VisitorConnection:
     async def _on_ack(self, seq: int) -> None:
         # The first ack says where a (re)connected widget stands; a later one below what was sent means
         # the widget lost something and wants it again. Above it, the widget merely confirms.
-        if self._cursor is None or seq < self._cursor:
-            self._cursor = seq
-            await self._catch_up()
+        await self._catch_up(rewind_to=seq)
 
     async def _on_typing(self, on: bool) -> None:
         try:
@@ -265,9 +263,14 @@ class VisitorConnection:
             elif event.kind is LiveEventKind.HANDOFF:
                 await self._catch_up()
 
-    async def _catch_up(self) -> bool:
-        """Send every stored message after the cursor; True when there was something new."""
+    async def _catch_up(self, rewind_to: int | None = None) -> bool:
+        """Send every stored message after the cursor (first moved back to `rewind_to` when that is
+        lower); True when there was something new. The cursor only changes under the lock."""
         async with self._catch_up_lock:
+            if rewind_to is not None:
+                if self._cursor is not None and rewind_to >= self._cursor:
+                    return False
+                self._cursor = rewind_to
             if self._cursor is None:
                 return False
             found = False
