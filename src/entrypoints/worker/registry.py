@@ -81,6 +81,30 @@ class EventHandlers:
 
 
 @attrs.frozen
+class PeriodicJob:
+    name: str
+    every_seconds: float
+    # Called with a fresh REQUEST-scope container each time; a failure is logged and tried next time.
+    run: Callable[[AsyncContainer], Awaitable[object]]
+
+
+class PeriodicJobs:
+    def __init__(self) -> None:
+        self._jobs: dict[str, PeriodicJob] = {}
+
+    def every(self, seconds: float, name: str, run: Callable[[AsyncContainer], Awaitable[object]]) -> None:
+        if name in self._jobs:
+            raise ValueError(f"a periodic job named {name!r} is already registered")
+        if seconds <= 0:
+            raise ValueError("a periodic job needs a positive interval")
+        self._jobs[name] = PeriodicJob(name, seconds, run)
+
+    def __iter__(self) -> Iterator[PeriodicJob]:
+        return iter(self._jobs.values())
+
+
+@attrs.frozen
 class WorkerHandlers:
     tasks: TaskHandlers = attrs.field(factory=TaskHandlers)
     events: EventHandlers = attrs.field(factory=EventHandlers)
+    periodic: PeriodicJobs = attrs.field(factory=PeriodicJobs)

@@ -18,7 +18,7 @@ from adapters.postgres.notifications import OUTBOX_CHANNEL, WEBHOOK_DELIVERIES_C
 from application.ports.events import OutboxFeed, OutboxKind
 from entrypoints.settings import Settings
 from entrypoints.worker.dispatch import Dispatcher
-from entrypoints.worker.registry import WorkerHandlers
+from entrypoints.worker.registry import PeriodicJob, WorkerHandlers
 from entrypoints.worker.relay import RelayLoop
 from entrypoints.worker.transport import WorkerTransport
 from entrypoints.worker.webhooks import WebhookDeliveryLoop
@@ -83,6 +83,7 @@ async def worker_services(container: AsyncContainer, settings: Settings) -> Asyn
         *(_supervised("task relay", relay.run()) for relay in services.task_relays),
         _supervised("webhook dispatcher", services.deliveries.run()),
         _supervised("outbox pruning", _prune(container, settings)),
+        *(_supervised(job.name, _periodic(container, job)) for job in handlers.periodic),
     ]
     status.running = True
     logger.info("worker running", extra={"task_handlers": handlers.tasks.names})
@@ -123,3 +124,13 @@ async def _prune(container: AsyncContainer, settings: Settings) -> None:
         except Exception as error:
             logger.warning("outbox pruning failed", extra={"error": repr(error)})
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+
+async def _periodic(container: AsyncContainer, job: PeriodicJob) -> None:
+    while True:
+        await asyncio.sleep(job.every_seconds)
+        try:
+            async with container() as request:
+                await job.run(request)
+        except Exception as error:
+            logger.warning("periodic job failed", extra={"job": job.name, "error": repr(error)})
