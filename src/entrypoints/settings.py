@@ -87,7 +87,7 @@ class WebhookSettings:
 
 @attrs.frozen
 class ConversationSettings:
-    """The conversation engine: the language model's budget and patience, the tool loop, the idle timer."""
+    """The conversation engine: the language model's budget and patience, and the tool loop."""
 
     # Prompt budget (system prompt, passages, history, tools); gpt-4o allows far more, this bounds cost.
     context_tokens: int = 16_000
@@ -96,7 +96,6 @@ class ConversationSettings:
     llm_max_attempts: int = 4
     # Rounds of function calling per turn; the last round must answer in words.
     max_tool_iterations: int = 5
-    idle_release_check_seconds: float = 60.0
 
 
 @attrs.frozen
@@ -232,6 +231,5 @@ class Settings:
                 llm_timeout_seconds=number("LLM_TIMEOUT_SECONDS", 60.0),
                 llm_max_attempts=integer("LLM_MAX_ATTEMPTS", 4),
                 max_tool_iterations=integer("LLM_MAX_TOOL_ITERATIONS", 5),
-                idle_release_check_seconds=number("HANDOFF_IDLE_CHECK_SECONDS", 60.0),
             ),
         )

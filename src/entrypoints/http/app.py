@@ -19,9 +19,11 @@ from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
 from entrypoints.http.routes.channels import ChannelController
+from entrypoints.http.routes.conversations import ConversationController
 from entrypoints.http.routes.health import health
 from entrypoints.http.routes.tenant_webhooks import TenantWebhookController
 from entrypoints.http.routes.tenants import TenantController
+from entrypoints.http.routes.tools import ToolController
 from entrypoints.http.routes.webchat import WEBCHAT_HANDLERS
 from entrypoints.http.routes.webhooks import WebhookController
 from entrypoints.http.security import provide_actor
@@ -37,6 +39,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     TenantWebhookController,
     *WEBCHAT_HANDLERS,
     webchat_socket,
+    ConversationController,
+    ToolController,
 ]
 
 

@@ -8,8 +8,33 @@ no handler here is dead-lettered, never silently dropped."""
 
 from __future__ import annotations
 
-from entrypoints.worker.registry import WorkerHandlers
+import uuid
+
+from dishka import AsyncContainer
+
+from application.conversations.handle_conversation_turn import ConversationTurnInput, HandleConversationTurn
+from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
+from application.inbox.process_inbox_entry import TURN_TASK
+from application.ports.tasks import Task
+from domain.common.ids import ConversationId, MessageId
+from entrypoints.worker.registry import WorkerHandlers, use_case
+
+IDLE_RELEASE_EVERY_SECONDS = 60.0
 
 
 def register_handlers(handlers: WorkerHandlers) -> WorkerHandlers:
+    handlers.tasks.register(TURN_TASK, use_case(HandleConversationTurn, _turn_input))
+    handlers.periodic.every(IDLE_RELEASE_EVERY_SECONDS, "idle handoff release", _release_idle_handoffs)
     return handlers
+
+
+def _turn_input(task: Task) -> ConversationTurnInput:
+    return ConversationTurnInput(
+        tenant_id=task.tenant_id,
+        conversation_id=ConversationId(uuid.UUID(task.payload["conversation_id"])),
+        message_id=MessageId(uuid.UUID(task.payload["message_id"])),
+    )
+
+
+async def _release_idle_handoffs(request: AsyncContainer) -> None:
+    await (await request.get(ReleaseIdleHandoffs)).execute()

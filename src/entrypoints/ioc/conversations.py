@@ -1,0 +1,108 @@
+"""Providers of the conversation engine: the language model (OpenAI protocol when OPENAI_API_KEY is set, the
+extractive answerer otherwise), tenants' HTTP tools, and the conversation and tool use cases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import openai
+from dishka import Provider, Scope, provide, provide_all
+
+from adapters.extractive.chat_model import ExtractiveChatModel
+from adapters.http_tools.invoker import HttpxToolInvoker
+from adapters.httpx.address_policy import WebhookAddressPolicy
+from adapters.openai.chat_model import ChatModelSettings, OpenAIChatModel
+from application.conversations.get_conversation import GetConversation
+from application.conversations.hand_off_conversation import HandOffConversation
+from application.conversations.handle_conversation_turn import HandleConversationTurn, TurnEngineSettings
+from application.conversations.list_conversations import ListConversations
+from application.conversations.release_conversation import ReleaseConversation
+from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
+from application.conversations.send_agent_message import SendAgentMessage
+from application.ports.channel_gateway import ChannelGateway
+from application.ports.clock import Clock
+from application.ports.knowledge_search import KnowledgeSearch
+from application.ports.llm import ChatModel
+from application.ports.reply_stream import ReplyStream
+from application.ports.security import SecretCipher
+from application.ports.tool_invoker import ToolInvoker
+from application.ports.unit_of_work import UnitOfWorkFactory
+from application.tools.manage_tools import (
+    DeleteTenantTool,
+    GetTenantTool,
+    ListTenantTools,
+    RegisterTenantTool,
+    ReplaceTenantTool,
+)
+from entrypoints.settings import Settings
+
+
+class ConversationsProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    async def chat_model(self, settings: Settings) -> AsyncIterator[ChatModel]:
+        engine = settings.conversations
+        if not settings.openai.api_key:
+            yield ExtractiveChatModel()
+            return
+        client = openai.AsyncOpenAI(api_key=settings.openai.api_key, base_url=settings.openai.base_url)
+        yield OpenAIChatModel(
+            client,
+            ChatModelSettings(
+                model=settings.openai.model,
+                context_tokens=engine.context_tokens,
+                timeout_seconds=engine.llm_timeout_seconds,
+                max_attempts=engine.llm_max_attempts,
+            ),
+        )
+        await client.close()
+
+    @provide
+    async def tool_invoker(self, policy: WebhookAddressPolicy) -> AsyncIterator[ToolInvoker]:
+        invoker = HttpxToolInvoker(policy)
+        yield invoker
+        await invoker.aclose()
+
+    @provide(scope=Scope.REQUEST)
+    def handle_turn(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        gateway: ChannelGateway,
+        chat_model: ChatModel,
+        knowledge: KnowledgeSearch,
+        invoker: ToolInvoker,
+        cipher: SecretCipher,
+        reply_stream: ReplyStream,
+        clock: Clock,
+        settings: Settings,
+    ) -> HandleConversationTurn:
+        engine = settings.conversations
+        return HandleConversationTurn(
+            uow_factory,
+            gateway,
+            chat_model,
+            knowledge,
+            invoker,
+            cipher,
+            reply_stream,
+            clock,
+            TurnEngineSettings(
+                max_tool_iterations=engine.max_tool_iterations, max_output_tokens=engine.max_output_tokens
+            ),
+        )
+
+    use_cases = provide_all(
+        HandOffConversation,
+        ReleaseConversation,
+        SendAgentMessage,
+        ReleaseIdleHandoffs,
+        ListConversations,
+        GetConversation,
+        RegisterTenantTool,
+        ListTenantTools,
+        GetTenantTool,
+        ReplaceTenantTool,
+        DeleteTenantTool,
+        scope=Scope.REQUEST,
+    )
