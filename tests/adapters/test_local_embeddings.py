@@ -117,9 +117,10 @@ async def test_the_event_loop_keeps_running_while_embedding(embedder: LocalMiniL
     elapsed = time.perf_counter() - started
     ticking.cancel()
 
-    # A blocked loop would give ~0 ticks; allow for scheduler jitter on a busy machine.
+    # A blocked loop gives no tick at all; a free one ticks every 5 ms, or every few tens of ms when other
+    # processes share the cores.
     assert elapsed > 0.05
-    assert ticks >= elapsed / 0.005 / 4
+    assert ticks >= max(3, elapsed / 0.05)
 
 
 async def test_missing_model_files_raise_embedding_error(tmp_path: Path) -> None:
