@@ -1,8 +1,9 @@
 """Sending one stored outbound message (a bot answer or an agent's reply) through its channel.
 
-Before anything goes to WhatsApp the 24-hour customer-service window is checked: outside it the tenant's
-re-engagement template goes instead, or — with none configured — the message is recorded as failed with
-the reason, rather than attempting a free-form send Meta is bound to refuse."""
+Before anything goes to WhatsApp or Messenger the 24-hour customer-service window is checked: outside it
+the tenant's WhatsApp re-engagement template goes instead, or — with none configured, and always on
+Messenger — the message is recorded as failed with the reason, rather than attempting a free-form send
+Meta is bound to refuse."""
 
 from __future__ import annotations
 
@@ -19,18 +20,20 @@ from domain.tenants.tenant import TenantSettings
 WINDOW_CLOSED = MessageError(
     code="window_closed",
     title="outside the 24-hour customer-service window",
-    details="WhatsApp accepts only templates here; set whatsapp_reengagement_template to send one",
+    details="only templates may be sent now (WhatsApp: set whatsapp_reengagement_template)",
     retryable=False,
 )
+# Meta's 24-hour window applies to free-form messages on these channels; WhatsApp alone has templates.
+_WINDOWED = frozenset({ChannelKind.WHATSAPP, ChannelKind.MESSENGER})
 
 
 def fit_to_window(
     message: Message, conversation: Conversation, channel: Channel, settings: TenantSettings, now: datetime
 ) -> None:
-    """Turn a pending text into the re-engagement template, or into a failure, when WhatsApp's window is shut."""
-    if channel.kind is not ChannelKind.WHATSAPP or conversation.window_open_at(now):
+    """Turn a pending text into the re-engagement template, or into a failure, when the window is shut."""
+    if channel.kind not in _WINDOWED or conversation.window_open_at(now):
         return
-    if not settings.whatsapp_reengagement_template:
+    if channel.kind is not ChannelKind.WHATSAPP or not settings.whatsapp_reengagement_template:
         message.status = DeliveryStatus.FAILED
         message.error = WINDOW_CLOSED
         return
