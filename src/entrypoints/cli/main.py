@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from dishka import AsyncContainer
 from litestar import Litestar
+from litestar.types import ControllerRouterHandler
 
 from adapters.crypto.aes_gcm import generate_encoded_key
 from adapters.postgres import migrations
@@ -21,8 +22,10 @@ from application.api_keys.issue_api_key import IssueApiKey, IssueApiKeyInput
 from application.auth import Principal
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.tenants.create_tenant import CreateTenant, CreateTenantInput
+from application.webchat.prepare_demo import PrepareWebChatDemo, PrepareWebChatDemoInput
 from domain.tenants.api_key import ALL_SCOPES
 from entrypoints.http.app import create_app
+from entrypoints.http.routes.demo import demo_page, server_origins
 from entrypoints.ioc.containers import make_cli_container, make_http_container, make_worker_container
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import platform_runtime
@@ -33,6 +36,7 @@ from entrypoints.worker.runtime import worker_services
 
 logger = logging.getLogger("metachat")
 PLATFORM_OPERATOR = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
+WS_MAX_FRAME_BYTES = 64 * 1024
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,11 +94,22 @@ async def serve(settings: Settings, *, with_worker: bool) -> None:
     async with platform_runtime(settings, migrate=with_worker) as ready:
         container = make_http_container(ready, worker=register_handlers(WorkerHandlers()) if with_worker else None)
         await _announce_first_admin_key(container, ready)
-        app = create_app(container, ready)
+        extra: list[ControllerRouterHandler] = []
+        if with_worker:
+            extra.append(demo_page(await _prepare_demo(container, ready)))
+        app = create_app(container, ready, extra)
         if with_worker:
             _host_worker(app, container, ready)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=ready.http.host, port=ready.http.port, log_config=None, access_log=False)
+            uvicorn.Config(
+                app,
+                host=ready.http.host,
+                port=ready.http.port,
+                log_config=None,
+                access_log=False,
+                # Web chat frames are a few KB; bigger ones are refused by the protocol layer (close 1009).
+                ws_max_size=WS_MAX_FRAME_BYTES,
+            )
         )
         logger.info("API listening", extra={"host": ready.http.host, "port": ready.http.port})
         await server.serve()
@@ -110,6 +125,16 @@ def _host_worker(app: Litestar, container: AsyncContainer, settings: Settings) -
 
     app.on_startup.append(start_worker)
     app.on_shutdown.append(worker.aclose)
+
+
+async def _prepare_demo(container: AsyncContainer, settings: Settings) -> str:
+    """`metachat run` only: the demo tenant and web chat widget behind /demo (made on the first start)."""
+    origins = server_origins(settings.http.host, settings.http.port)
+    async with container() as request:
+        use_case = await request.get(PrepareWebChatDemo)
+        demo = await use_case.execute(PrepareWebChatDemoInput(origins=origins))
+    print(f"\n  Chat with the demo assistant: {origins[0]}/demo\n", flush=True)
+    return demo.widget_id
 
 
 async def run_worker(settings: Settings) -> None:

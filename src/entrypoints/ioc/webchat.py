@@ -18,6 +18,7 @@ from application.ports.reply_stream import ReplyStream
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.webchat import LiveFanout, VisitorTokens
 from application.webchat.open_visitor_connection import OpenVisitorConnection
+from application.webchat.prepare_demo import PrepareWebChatDemo
 from application.webchat.read_visitor_conversation import ReadVisitorConversation
 from application.webchat.receive_visitor_message import ReceiveVisitorMessage
 from application.webchat.show_visitor_typing import ShowVisitorTyping
@@ -51,6 +52,7 @@ class WebChatProvider(Provider):
         ReceiveVisitorMessage,
         ReadVisitorConversation,
         ShowVisitorTyping,
+        PrepareWebChatDemo,
         scope=Scope.REQUEST,
     )
 
