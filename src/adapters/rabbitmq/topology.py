@@ -47,8 +47,8 @@ class RabbitTopology:
         return RabbitExchange(f"{self.namespace}.dead", type=ExchangeType.DIRECT, durable=True)
 
     def task_queue(self, partition: int) -> RabbitQueue:
-        """Bound to the tasks exchange with the partition number as routing key."""
-        return self._queue(f"{self.namespace}.tasks.{partition}", TASKS_DEAD_ROUTING_KEY)
+        """Bound (by its subscriber) to the tasks exchange with the partition number as routing key."""
+        return self._queue(f"{self.namespace}.tasks.{partition}", TASKS_DEAD_ROUTING_KEY, routing_key=str(partition))
 
     def event_queue(self, consumer: str) -> RabbitQueue:
         return self._queue(f"{self.namespace}.events.{consumer}", EVENTS_DEAD_ROUTING_KEY)
@@ -61,7 +61,7 @@ class RabbitTopology:
     def dead_event_queue(self) -> RabbitQueue:
         return self._queue(f"{self.namespace}.events.dead", None)
 
-    def _queue(self, name: str, dead_routing_key: str | None) -> RabbitQueue:
+    def _queue(self, name: str, dead_routing_key: str | None, routing_key: str = "") -> RabbitQueue:
         arguments: dict[str, Any] = {}
         if dead_routing_key is not None:
             arguments["x-dead-letter-exchange"] = self.dead_exchange.name
@@ -69,13 +69,25 @@ class RabbitTopology:
             if self.queue_type == "quorum":
                 arguments["x-delivery-limit"] = self.delivery_limit
         if self.queue_type == "quorum":
-            return RabbitQueue(name, QueueType.QUORUM, durable=True, arguments=cast("QuorumQueueArgs", arguments))
-        return RabbitQueue(name, QueueType.CLASSIC, durable=True, arguments=cast("ClassicQueueArgs", arguments))
+            return RabbitQueue(
+                name,
+                QueueType.QUORUM,
+                durable=True,
+                arguments=cast("QuorumQueueArgs", arguments),
+                routing_key=routing_key,
+            )
+        return RabbitQueue(
+            name,
+            QueueType.CLASSIC,
+            durable=True,
+            arguments=cast("ClassicQueueArgs", arguments),
+            routing_key=routing_key,
+        )
 
-    async def declare(self, broker: RabbitBroker, event_consumers: dict[str, tuple[str, ...]]) -> None:
-        """Declare exchanges, queues and bindings (idempotent; run on every start-up)."""
-        events = await broker.declare_exchange(self.events_exchange)
-        tasks = await broker.declare_exchange(self.tasks_exchange)
+    async def declare_exchanges(self, broker: RabbitBroker) -> None:
+        """Exchanges and dead-letter queues (idempotent; run on every start-up, before any consumer)."""
+        await broker.declare_exchange(self.events_exchange)
+        await broker.declare_exchange(self.tasks_exchange)
         dead = await broker.declare_exchange(self.dead_exchange)
         for dead_queue, routing_key in (
             (self.dead_task_queue, TASKS_DEAD_ROUTING_KEY),
@@ -83,10 +95,13 @@ class RabbitTopology:
         ):
             queue = await broker.declare_queue(dead_queue)
             await queue.bind(dead, routing_key=routing_key)
-        for partition in range(self.task_partitions):
-            queue = await broker.declare_queue(self.task_queue(partition))
-            await queue.bind(tasks, routing_key=str(partition))
-        for consumer, patterns in event_consumers.items():
-            queue = await broker.declare_queue(self.event_queue(consumer))
-            for pattern in patterns:
-                await queue.bind(events, routing_key=pattern)
+
+    async def bind_event_queue(self, broker: RabbitBroker, consumer: str, patterns: tuple[str, ...]) -> None:
+        """Bind a consumer's queue to every topic pattern it asked for. Run after its subscriber started:
+        FastStream keeps the first declaration of a queue, and the subscriber's must be that one, on the
+        subscriber's own channel (its prefetch); a queue declared earlier on the default channel would be
+        consumed there, without the prefetch limit."""
+        events = await broker.declare_exchange(self.events_exchange)
+        queue = await broker.declare_queue(self.event_queue(consumer))
+        for pattern in patterns:
+            await queue.bind(events, routing_key=pattern)

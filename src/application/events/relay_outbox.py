@@ -64,8 +64,13 @@ class RelayOutbox:
         for event in claim.events:
             body: str | None = None
             for subscription in subscriptions:
-                # A tenant's webhooks only ever see that tenant's events.
-                if subscription.tenant_id != event.tenant_id or not subscription.wants(event.type):
+                # A tenant's webhooks only ever see that tenant's events, and only those that happened
+                # after the webhook was created (however late the relay runs).
+                if (
+                    subscription.tenant_id != event.tenant_id
+                    or subscription.created_at > event.occurred_at
+                    or not subscription.wants(event.type)
+                ):
                     continue
                 if body is None:
                     body = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False)

@@ -38,12 +38,12 @@ class RabbitWorkerTransport:
     async def start(self, dispatcher: Dispatcher, handlers: WorkerHandlers) -> None:
         setup_dishka(self._container, broker=self._broker, auto_inject=True)
         await self._broker.connect()
-        await self._topology.declare(
-            self._broker, {subscription.consumer: subscription.patterns for subscription in handlers.events}
-        )
+        await self._topology.declare_exchanges(self._broker)
         for partition in range(self._topology.task_partitions):
+            # Each subscriber declares and binds its own queue, on its own channel (prefetch 1).
             self._broker.subscriber(
                 self._topology.task_queue(partition),
+                self._topology.tasks_exchange,
                 channel=Channel(prefetch_count=1),
                 ack_policy=AckPolicy.MANUAL,
                 no_reply=True,
@@ -56,6 +56,8 @@ class RabbitWorkerTransport:
                 no_reply=True,
             )(_event_consumer(subscription))
         await self._broker.start()
+        for subscription in handlers.events:
+            await self._topology.bind_event_queue(self._broker, subscription.consumer, subscription.patterns)
 
     async def stop(self) -> None:
         await self._broker.stop()
