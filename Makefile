@@ -2,15 +2,19 @@
 # Both install what they need (uv, then the locked dependencies) on a fresh machine with Python 3.11+.
 UV := scripts/uv.sh
 
-.PHONY: run test lint sync bench
+.PHONY: run test lint sync bench widget
 
 sync:
 	$(UV) sync --frozen
 
-run: sync
+# The web chat widget (widget/dist), rebuilt when missing or older than its sources.
+widget:
+	scripts/build-widget.sh
+
+run: sync widget
 	$(UV) run metachat run
 
-test: sync
+test: sync widget
 	$(UV) run pytest
 
 lint: sync
