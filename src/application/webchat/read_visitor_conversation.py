@@ -7,7 +7,7 @@ import attrs
 
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.webchat import VisitorClaims
-from application.webchat.views import ChatMessageView
+from application.webchat.views import ChatMessageView, shown_to_visitor
 from domain.conversations.conversation import ConversationState
 
 PAGE_SIZE = 100
@@ -43,7 +43,7 @@ class ReadVisitorConversation:
             if conversation is None:
                 return VisitorConversationUpdate(messages=(), last_seq=after, more=False, state=None)
             entries = await uow.timeline.after(visitor.tenant_id, conversation.id, after, data.limit)
-        shown = tuple(ChatMessageView.of(entry) for entry in entries if entry.text)
+        shown = tuple(ChatMessageView.of(entry) for entry in entries if shown_to_visitor(entry))
         return VisitorConversationUpdate(
             messages=shown,
             last_seq=entries[-1].seq if entries else after,

@@ -9,7 +9,7 @@ import attrs
 
 from application.ports.webchat import TimelineEntry
 from domain.channels.channel import WebChatConfig
-from domain.conversations.message import Direction, SenderRole
+from domain.conversations.message import Direction, MessageType, SenderRole
 
 _MAX_CITATIONS = 10
 
@@ -71,11 +71,17 @@ class ChatMessageView:
         )
 
 
+def shown_to_visitor(entry: TimelineEntry) -> bool:
+    """Notes in the timeline (handed to a person, released …) are for the tenant's team; the widget
+    announces a handoff in its own words."""
+    return bool(entry.text) and entry.type is not MessageType.SYSTEM
+
+
 def _role(entry: TimelineEntry) -> str:
-    if entry.direction is Direction.INBOUND:
+    if entry.sender is SenderRole.CONTACT:
         return "visitor"
-    if entry.sender is SenderRole.CONTACT:  # never stored so; shown as the bot rather than guessed
-        return "bot"
+    if entry.direction is Direction.INBOUND:  # never stored so from the widget; not the visitor's words
+        return "system"
     return str(entry.sender)
 
 

@@ -21,6 +21,7 @@ from application.webchat.open_visitor_connection import OpenVisitorConnection
 from application.webchat.prepare_demo import PrepareWebChatDemo
 from application.webchat.read_visitor_conversation import ReadVisitorConversation
 from application.webchat.receive_visitor_message import ReceiveVisitorMessage
+from application.webchat.show_handoff_in_widget import ShowHandoffInWidget
 from application.webchat.show_visitor_typing import ShowVisitorTyping
 from application.webchat.start_session import StartWebChatSession
 from entrypoints.http.widget_assets import WidgetAssets
@@ -53,6 +54,7 @@ class WebChatProvider(Provider):
         ReadVisitorConversation,
         ShowVisitorTyping,
         PrepareWebChatDemo,
+        ShowHandoffInWidget,
         scope=Scope.REQUEST,
     )
 

@@ -16,6 +16,7 @@ from application.conversations.handle_conversation_turn import ConversationTurnI
 from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
 from application.inbox.process_inbox_entry import TURN_TASK
 from application.ports.tasks import Task
+from application.webchat.show_handoff_in_widget import ShowHandoffInWidget
 from domain.common.ids import ConversationId, MessageId
 from entrypoints.worker.registry import WorkerHandlers, use_case
 
@@ -25,6 +26,9 @@ IDLE_RELEASE_EVERY_SECONDS = 60.0
 def register_handlers(handlers: WorkerHandlers) -> WorkerHandlers:
     handlers.tasks.register(TURN_TASK, use_case(HandleConversationTurn, _turn_input))
     handlers.periodic.every(IDLE_RELEASE_EVERY_SECONDS, "idle handoff release", _release_idle_handoffs)
+    handlers.events.subscribe(
+        "webchat-handoff", ["*.conversation.handoff", "*.conversation.released"], use_case(ShowHandoffInWidget)
+    )
     return handlers
 
 
