@@ -42,31 +42,40 @@ REPOST_EVERY = 20
 # --- servers (run as subprocesses) -------------------------------------------------------------
 
 
-def serve_api(port: int) -> None:
-    import uvicorn
-
+def api_app() -> Any:
     from entrypoints.http.app import create_app
     from entrypoints.ioc.containers import make_http_container
     from entrypoints.settings import Settings
 
     settings = Settings.from_env()
-    app = create_app(make_http_container(settings), settings)
-    uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools"
-    )
+    return create_app(make_http_container(settings), settings)
 
 
-def serve_bare(port: int) -> None:
-    import uvicorn
+def bare_app() -> Any:
     from litestar import Litestar, post
 
     @post("/webhooks/whatsapp", status_code=200)
     async def acknowledge() -> None:
         return None
 
-    app = Litestar(route_handlers=[acknowledge], debug=False)
+    return Litestar(route_handlers=[acknowledge], debug=False)
+
+
+def serve(factory: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    # The same server settings for both apps; each worker process builds its own app.
     uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop", http="httptools"
+        f"webhooks:{factory}",
+        factory=True,
+        app_dir=str(Path(__file__).parent),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
     )
 
 
@@ -313,7 +322,7 @@ def _row(name: str, result: dict[str, Any]) -> str:
     )
 
 
-def orchestrate(seconds: float, rate: float) -> None:
+def orchestrate(seconds: float, rate: float, workers: int) -> None:
     import pgserver
 
     from adapters.crypto.aes_gcm import generate_encoded_key
@@ -326,8 +335,10 @@ def orchestrate(seconds: float, rate: float) -> None:
     asyncio.run(_prepare(database_url, secret_key))
     api_port, bare_port = _free_port(), _free_port()
     api = _spawn(
-        "serve-api",
+        "serve",
+        "api_app",
         str(api_port),
+        str(workers),
         env={
             "DATABASE_URL": database_url,
             "METACHAT_SECRET_KEY": secret_key,
@@ -336,11 +347,12 @@ def orchestrate(seconds: float, rate: float) -> None:
             "LOG_LEVEL": "WARNING",
         },
     )
-    bare = _spawn("serve-bare", str(bare_port))
+    bare = _spawn("serve", "bare_app", str(bare_port), str(workers))
     try:
         _wait_for(api_port, "/api/health")
         _wait_for(bare_port, "/")
-        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; uvicorn 1 process each,")
+        load = os.getloadavg()[0]
+        print(f"load average before: {load:.2f} on {os.cpu_count()} cores; uvicorn, {workers} process(es) per server,")
         print("uvloop + httptools; load generator: raw asyncio HTTP/1.1, 64 keep-alive connections, own process\n")
         _measure(bare_port, "closed", 2, rate, "warm-bare", work)
         _measure(api_port, "closed", 2, rate, "warm-api", work)
@@ -364,20 +376,19 @@ def orchestrate(seconds: float, rate: float) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] in ("serve-api", "serve-bare", "load"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("serve", "load"):
         command, args = sys.argv[1], sys.argv[2:]
-        if command == "serve-api":
-            serve_api(int(args[0]))
-        elif command == "serve-bare":
-            serve_bare(int(args[0]))
+        if command == "serve":
+            serve(args[0], int(args[1]), int(args[2]))
         else:
             run_load(int(args[0]), args[1], float(args[2]), float(args[3]), args[4], Path(args[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured run")
     parser.add_argument("--rate", type=float, default=500.0, help="request rate of the open-loop runs")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes per server")
     options = parser.parse_args()
-    orchestrate(options.seconds, options.rate)
+    orchestrate(options.seconds, options.rate, options.workers)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Group commit for webhook acknowledgements: concurrent requests of one tenant share one transaction.
+"""Group commit for webhook acknowledgements: concurrent requests of one tenant share transactions.
 
-An acknowledgement must wait for its rows to be durable, and the commit's disk flush dominates its
-cost. While one transaction of a tenant is committing, the next requests queue up and are written
-together in the following one, so throughput grows with load while a lone request still commits at once.
+An acknowledgement must wait for its rows to be durable, and each transaction costs several round
+trips and a disk flush. While a tenant's transactions are busy, the next requests queue up and are
+written together in the following one, so throughput grows with load while a lone request still
+commits at once.
 """
 
 from __future__ import annotations
@@ -34,35 +35,57 @@ class _Waiting:
 
 
 class InboxWriter:
-    def __init__(self, uow_factory: UnitOfWorkFactory, *, max_batch_entries: int = 1000) -> None:
+    """Up to `max_in_flight` transactions per tenant run at once; requests arriving meanwhile wait and
+    go together into the next one (at most `max_batch_entries` rows)."""
+
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, *, max_in_flight: int = 4, max_batch_entries: int = 1000
+    ) -> None:
         self._uow_factory = uow_factory
+        self._max_in_flight = max_in_flight
         self._max_batch_entries = max_batch_entries
         self._waiting: dict[TenantId, list[_Waiting]] = {}
-        self._flushers: dict[TenantId, asyncio.Task[None]] = {}
+        self._in_flight: dict[TenantId, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def store(self, tenant_id: TenantId, entries: list[InboxEntry]) -> list[InboxEntry]:
         """Store the entries not stored before and queue one inbox.process task for each; return those.
         Returns once they are committed; raises what the transaction raised."""
         waiting = _Waiting(entries, asyncio.get_running_loop().create_future())
         self._waiting.setdefault(tenant_id, []).append(waiting)
-        if tenant_id not in self._flushers:
-            self._flushers[tenant_id] = asyncio.create_task(self._flush(tenant_id), name=f"inbox-writer-{tenant_id}")
+        self._start_flush(tenant_id)
         # Shielded: a caller that goes away (client disconnect) must not cancel other callers' batch.
         return await asyncio.shield(waiting.stored)
 
-    async def _flush(self, tenant_id: TenantId) -> None:
+    def _start_flush(self, tenant_id: TenantId) -> None:
+        queue = self._waiting.get(tenant_id)
+        if not queue or self._in_flight.get(tenant_id, 0) >= self._max_in_flight:
+            return
+        batch: list[_Waiting] = []
+        size = 0
+        while queue and (not batch or size + len(queue[0].entries) <= self._max_batch_entries):
+            size += len(queue[0].entries)
+            batch.append(queue.pop(0))
+        if not queue:
+            del self._waiting[tenant_id]
+        self._in_flight[tenant_id] = self._in_flight.get(tenant_id, 0) + 1
+        task = asyncio.create_task(self._flush(tenant_id, batch), name=f"inbox-writer-{tenant_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, tenant_id: TenantId, batch: list[_Waiting]) -> None:
         try:
-            while queue := self._waiting.get(tenant_id):
-                batch, size = [], 0
-                while queue and (not batch or size + len(queue[0].entries) <= self._max_batch_entries):
-                    size += len(queue[0].entries)
-                    batch.append(queue.pop(0))
-                await self._write_batch(tenant_id, batch)
+            await self._write_batch(tenant_id, batch)
         finally:
-            # Normally the queue is empty here; only a cancellation (shutdown) leaves callers behind.
-            del self._flushers[tenant_id]
-            for waiting in self._waiting.pop(tenant_id, []):
+            for waiting in batch:
+                # Only a cancellation (shutdown) gets here with callers still waiting.
                 _settle(waiting, error=RuntimeError("the inbox writer stopped"))
+            remaining = self._in_flight[tenant_id] - 1
+            if remaining:
+                self._in_flight[tenant_id] = remaining
+            else:
+                del self._in_flight[tenant_id]
+            self._start_flush(tenant_id)
 
     async def _write_batch(self, tenant_id: TenantId, batch: list[_Waiting]) -> None:
         try:
