@@ -4,7 +4,8 @@ so a single Postgres can later become a Citus cluster distributed by tenant."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, TIMESTAMP, UUID
+from pgvector.sqlalchemy import Vector
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, REGCONFIG, TIMESTAMP, TSVECTOR, UUID
 
 metadata = sa.MetaData(
     naming_convention={
@@ -380,4 +381,79 @@ sa.Index(
     "ix_conversations_with_human",
     conversations.c.last_agent_at,
     postgresql_where=conversations.c.state == "human",
+)
+
+# Knowledge base (migration 0004): documents, chunks with tsvector + embedding, BM25 term statistics.
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("filename", sa.Text, nullable=False),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("storage_key", sa.Text, nullable=False),
+    sa.Column("source_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("tags", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("chunking", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("progress", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("chunk_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("page_count", sa.Integer, nullable=True),
+    sa.Column("embedding_model", sa.Text, nullable=False, server_default=""),
+    sa.Column("index_version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("indexed_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TZ, nullable=False, server_default=_now()),
+    sa.UniqueConstraint("tenant_id", "content_hash"),
+    sa.Index("ix_documents_created", "tenant_id", "created_at", "id"),
+    sa.Index("ix_documents_status", "status", "updated_at"),
+)
+
+chunks = sa.Table(
+    "chunks",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("document_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("ordinal", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("token_count", sa.Integer, nullable=False),
+    sa.Column("page", sa.Integer, nullable=True),
+    sa.Column("heading_path", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("ts_config", REGCONFIG, nullable=False),
+    sa.Column("tsv", TSVECTOR, sa.Computed("to_tsvector(ts_config, text)", persisted=True)),
+    sa.Column(
+        "term_count",
+        sa.Integer,
+        sa.Computed("metachat_tsvector_length(to_tsvector(ts_config, text))", persisted=True),
+    ),
+    sa.Column("embedding_model", sa.Text, nullable=False),
+    sa.Column("embedding_dim", sa.Integer, nullable=False),
+    sa.Column("embedding", Vector(), nullable=False),
+    sa.Column("created_at", TZ, nullable=False, server_default=_now()),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "document_id"], ["documents.tenant_id", "documents.id"], ondelete="CASCADE"
+    ),
+    sa.Index("ix_chunks_document", "tenant_id", "document_id", "ordinal"),
+)
+
+kb_terms = sa.Table(
+    "kb_terms",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("term", sa.Text, primary_key=True),
+    sa.Column("df", sa.Integer, nullable=False),
+    sa.Column("max_tf", sa.Integer, nullable=False),
+)
+
+kb_stats = sa.Table(
+    "kb_stats",
+    metadata,
+    sa.Column("tenant_id", UUID(as_uuid=True), _tenant_fk(), primary_key=True),
+    sa.Column("chunk_count", sa.BigInteger, nullable=False),
+    sa.Column("total_length", sa.BigInteger, nullable=False),
 )
