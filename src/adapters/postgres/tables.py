@@ -435,9 +435,7 @@ chunks = sa.Table(
     sa.Column("embedding_dim", sa.Integer, nullable=False),
     sa.Column("embedding", Vector(), nullable=False),
     sa.Column("created_at", TZ, nullable=False, server_default=_now()),
-    sa.ForeignKeyConstraint(
-        ["tenant_id", "document_id"], ["documents.tenant_id", "documents.id"], ondelete="CASCADE"
-    ),
+    sa.ForeignKeyConstraint(["tenant_id", "document_id"], ["documents.tenant_id", "documents.id"], ondelete="CASCADE"),
     sa.Index("ix_chunks_document", "tenant_id", "document_id", "ordinal"),
 )
 
