@@ -8,9 +8,15 @@ import { link, render } from "./markdown";
 import { CHANNEL, type FrameRequest, type ServerFrame, type Session, type SessionGrant } from "./protocol";
 
 type MessageFrame = Extract<ServerFrame, { type: "message" }>;
+// An answer being written: its bubble, the text so far, and the timer that drops it if it never ends.
+type Stream = { element: HTMLElement; text: string; stale?: number };
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
+// The assistant may decide not to answer after all (a person took over): indicators do not linger.
+const TYPING_SHOWN_MS = 30000;
+const STREAM_STALE_MS = 45000;
+const loadedAt = Date.now();
 const MAX_TEXT = 4000;
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -35,10 +41,12 @@ let stopped = false;
 let typingSentAt = 0;
 let typingIdle: number | undefined;
 let greeted = false;
+let typingTimer: number | undefined;
+let socketToken = "";
 // Written here, not yet confirmed by the server: client id → text, in the order written.
 const pending = new Map<string, string>();
 const bubbles = new Map<string, HTMLElement>();
-const streaming = new Map<string, { element: HTMLElement; text: string }>();
+const streaming = new Map<string, Stream>();
 
 const tell = (request: FrameRequest): void => window.parent.postMessage(request, "*");
 
@@ -104,6 +112,7 @@ function showMessage(frame: MessageFrame): void {
   }
   const stream = streaming.get(frame.replyId ?? frame.id) ?? (frame.role === "bot" ? oldestStream() : undefined);
   if (stream) {
+    window.clearTimeout(stream.stale);
     for (const [key, value] of streaming) if (value === stream) streaming.delete(key);
     const replacement = bubble(frame.role, frame.text);
     stream.element.replaceWith(replacement);
@@ -114,11 +123,20 @@ function showMessage(frame: MessageFrame): void {
   place(element);
   element.dataset.seq = String(frame.seq);
   citations(element, frame);
-  if (frame.role !== "visitor") typing.hidden = true;
+  if (frame.role !== "visitor") {
+    showTyping(false);
+    if (panel.hidden && Date.parse(frame.createdAt) > loadedAt) launcher.classList.add("unread");
+  }
 }
 
-function oldestStream(): { element: HTMLElement; text: string } | undefined {
+function oldestStream(): Stream | undefined {
   return streaming.values().next().value;
+}
+
+function showTyping(on: boolean): void {
+  typing.hidden = !on;
+  window.clearTimeout(typingTimer);
+  if (on) typingTimer = window.setTimeout(() => (typing.hidden = true), TYPING_SHOWN_MS);
 }
 
 function showDelta(replyId: string, text: string): void {
@@ -134,8 +152,15 @@ function showDelta(replyId: string, text: string): void {
   stream.text += text;
   const body = stream.element.querySelector(".body")!;
   body.replaceChildren(render(stream.text));
-  typing.hidden = true;
+  showTyping(false);
   log.scrollTop = log.scrollHeight;
+  const current = stream;
+  window.clearTimeout(current.stale);
+  current.stale = window.setTimeout(() => {
+    // Never finished (the answer was dropped): the partial text goes.
+    current.element.remove();
+    streaming.delete(replyId);
+  }, STREAM_STALE_MS);
 }
 
 function markFailed(clientId: string, reason: string): void {
@@ -192,6 +217,7 @@ function connect(): void {
   const url = new URL(session.socketPath, location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   url.searchParams.set("token", session.token);
+  socketToken = session.token;
   const current = new WebSocket(url.href);
   socket = current;
   current.onopen = () => {
@@ -209,9 +235,9 @@ function connect(): void {
     }
     if (frame.type === "message") showMessage(frame);
     else if (frame.type === "delta") showDelta(frame.replyId, frame.text);
-    else if (frame.type === "typing") typing.hidden = !frame.on || !!streaming.size;
+    else if (frame.type === "typing") showTyping(frame.on && !streaming.size);
     else if (frame.type === "handoff")
-      system(frame.state === "joined" ? "A person has joined the chat." : "You're back with the assistant.");
+      system(frame.state === "joined" ? "A person from our team is taking over." : "You're back with the assistant.");
     else if (frame.type === "error" && frame.id && frame.code !== "internal_error")
       markFailed(frame.id, frame.code === "rate_limited" ? "Too many messages" : "Not sent");
   };
@@ -227,8 +253,9 @@ function connect(): void {
     banner.textContent = "Reconnecting…";
     banner.hidden = false;
     if (event.code === 4401) {
-      // The token expired or was refused: the page fetches a new one and hands it over.
-      tell({ [CHANNEL]: "refresh" });
+      // The token expired or was refused: use the newer one the page already handed over, or ask for one.
+      if (session && session.token !== socketToken) connect();
+      else tell({ [CHANNEL]: "refresh" });
       return;
     }
     retries += 1;
@@ -243,6 +270,7 @@ function setOpen(open: boolean): void {
   panel.hidden = !open;
   launcher.hidden = open;
   launcher.setAttribute("aria-expanded", String(open));
+  launcher.classList.remove("unread");
   tell({ [CHANNEL]: "open", open });
   if (open) {
     if (!greeted && session?.widget.greeting) {

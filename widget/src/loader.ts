@@ -92,6 +92,7 @@ const Z_TOP = "2147483000";
       if (!response.ok) throw new Error(String(response.status));
       session = (await response.json()) as Session;
       failures = 0;
+      frame.title = session.widget.title;
       remember(session.visitorId);
       place();
       grant();
