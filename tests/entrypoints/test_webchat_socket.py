@@ -4,6 +4,7 @@ resume by sequence number, several tabs, bad frames and abuse, and several API p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from entrypoints.http.app import create_app
 from entrypoints.ioc.containers import make_http_container
 from entrypoints.settings import Settings
 from entrypoints.ws.protocol import MAX_FRAME_CHARS
+from entrypoints.ws.webchat import MAX_SOCKETS_PER_VISITOR
 from tests.support.webchat import (
     SITE,
     ScriptedAssistant,
@@ -389,6 +391,19 @@ async def test_a_huge_frame_is_cut_off_by_the_server(server: str, session: dict[
     async with widget_socket(server, session["token"], last_seq=None) as tab:
         await tab.send("x" * (200 * 1024))
         assert await tab.closed_with() == 1009
+
+
+async def test_a_visitor_holding_too_many_sockets_is_refused_another(server: str, session: dict[str, Any]) -> None:
+    async with contextlib.AsyncExitStack() as tabs:
+        for _ in range(MAX_SOCKETS_PER_VISITOR):
+            tab = await tabs.enter_async_context(widget_socket(server, session["token"]))
+            await tab.silent_for(0.05)
+        frame, code = await _refusal(server, session["token"])
+    assert (frame["code"], code) == ("too_many_connections", 1008)
+    # Closed tabs free their places.
+    async with widget_socket(server, session["token"]) as tab:
+        await tab.say("room again")
+        assert (await tab.messages(1))[0]["text"] == "room again"
 
 
 async def test_too_many_messages_from_one_visitor_are_refused_without_storing_them(

@@ -26,6 +26,7 @@ from application.webchat.show_visitor_typing import ShowVisitorTyping
 from application.webchat.start_session import StartWebChatSession
 from entrypoints.http.widget_assets import WidgetAssets
 from entrypoints.settings import ConfigurationError, Settings
+from entrypoints.ws.webchat import OpenSockets
 
 
 class WebChatProvider(Provider):
@@ -46,6 +47,10 @@ class WebChatProvider(Provider):
     @provide
     def widget_assets(self) -> WidgetAssets:
         return WidgetAssets()
+
+    @provide
+    def open_sockets(self) -> OpenSockets:
+        return OpenSockets()
 
     use_cases = provide_all(
         StartWebChatSession,

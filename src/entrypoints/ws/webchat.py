@@ -58,6 +58,8 @@ FRAME_BURST = 20
 FRAMES_PER_SECOND = 5.0
 # Bad or over-budget frames a connection may send before it is closed as abusive.
 MAX_STRIKES = 20
+# Sockets one visitor may hold in one API process: a few tabs are normal, hundreds are a script.
+MAX_SOCKETS_PER_VISITOR = 10
 # A sender that sends before it commits: look again this long after an announced message was not found.
 RECHECK_DELAYS = (0.25, 1.0, 3.0)
 
@@ -69,6 +71,28 @@ async def webchat_socket(socket: WebSocket[Any, Any, Any]) -> None:
     connection = VisitorConnection(socket, container)
     with contextlib.suppress(WebSocketDisconnect):
         await connection.run()
+
+
+class OpenSockets:
+    """The web chat sockets this process holds, counted per visitor."""
+
+    def __init__(self, per_visitor: int = MAX_SOCKETS_PER_VISITOR) -> None:
+        self._per_visitor = per_visitor
+        self._counts: dict[str, int] = {}
+
+    def enter(self, key: str) -> bool:
+        count = self._counts.get(key, 0)
+        if count >= self._per_visitor:
+            return False
+        self._counts[key] = count + 1
+        return True
+
+    def leave(self, key: str) -> None:
+        count = self._counts.get(key, 0) - 1
+        if count > 0:
+            self._counts[key] = count
+        else:
+            self._counts.pop(key, None)
 
 
 class _FrameBudget:
@@ -116,12 +140,22 @@ class VisitorConnection:
         tenant_id_var.set(str(visitor.tenant_id))
         fanout = await self._container.get(LiveFanout)
         clock = await self._container.get(Clock)
+        sockets = await self._container.get(OpenSockets)
         topic = VisitorTopic(visitor.tenant_id, visitor.channel_id, visitor.visitor_id)
+        if not sockets.enter(topic.key):
+            await self._refuse(CLOSE_POLICY_VIOLATION, "too_many_connections", "too many open chats for this visitor")
+            return
+        try:
+            await self._serve(fanout, topic, (visitor.expires_at - clock.now()).total_seconds())
+        finally:
+            sockets.leave(topic.key)
+
+    async def _serve(self, fanout: LiveFanout, topic: VisitorTopic, lifetime_seconds: float) -> None:
         async with fanout.subscribe(topic) as events:
             loops = [
                 asyncio.create_task(self._read_frames()),
                 asyncio.create_task(self._pump(events)),
-                asyncio.create_task(self._expire((visitor.expires_at - clock.now()).total_seconds())),
+                asyncio.create_task(self._expire(lifetime_seconds)),
             ]
             try:
                 done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
