@@ -14,7 +14,8 @@ from dishka import AsyncContainer
 
 from application.conversations.handle_conversation_turn import ConversationTurnInput, HandleConversationTurn
 from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
-from application.inbox.process_inbox_entry import TURN_TASK
+from application.inbox.inbox_writer import PROCESS_TASK
+from application.inbox.process_inbox_entry import TURN_TASK, ProcessInboxEntry, ProcessInboxEntryInput
 from application.ports.tasks import Task
 from application.webchat.show_handoff_in_widget import ShowHandoffInWidget
 from domain.common.ids import ConversationId, MessageId
@@ -24,6 +25,7 @@ IDLE_RELEASE_EVERY_SECONDS = 60.0
 
 
 def register_handlers(handlers: WorkerHandlers) -> WorkerHandlers:
+    handlers.tasks.register(PROCESS_TASK, use_case(ProcessInboxEntry, _inbox_input))
     handlers.tasks.register(TURN_TASK, use_case(HandleConversationTurn, _turn_input))
     handlers.periodic.every(IDLE_RELEASE_EVERY_SECONDS, "idle handoff release", _release_idle_handoffs)
     handlers.events.subscribe(
@@ -38,6 +40,10 @@ def _turn_input(task: Task) -> ConversationTurnInput:
         conversation_id=ConversationId(uuid.UUID(task.payload["conversation_id"])),
         message_id=MessageId(uuid.UUID(task.payload["message_id"])),
     )
+
+
+def _inbox_input(task: Task) -> ProcessInboxEntryInput:
+    return ProcessInboxEntryInput(tenant_id=task.tenant_id, inbox_id=uuid.UUID(task.payload["inbox_id"]))
 
 
 async def _release_idle_handoffs(request: AsyncContainer) -> None:
