@@ -30,7 +30,15 @@ async def test_every_api_route_but_health_requires_a_key(client: Client) -> None
         if not path.startswith("/api/") or path == "/api/health":
             continue
         concrete = path.replace("{tenant_id}", "00000000-0000-0000-0000-000000000001")
-        for placeholder in ("{channel_id}", "{key_id}", "{webhook_id}", "{delivery_id}", "{document_id}"):
+        for placeholder in (
+            "{channel_id}",
+            "{key_id}",
+            "{webhook_id}",
+            "{delivery_id}",
+            "{document_id}",
+            "{conversation_id}",
+            "{tool_id}",
+        ):
             concrete = concrete.replace(placeholder, "00000000-0000-0000-0000-000000000002")
         for method in operations:
             if method not in ("get", "post", "put", "patch", "delete"):

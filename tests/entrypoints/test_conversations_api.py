@@ -23,7 +23,6 @@ from domain.conversations.conversation import Conversation
 from domain.conversations.message import Direction, Message, MessageType, SenderRole
 from entrypoints.http.app import create_app
 from entrypoints.ioc.containers import make_http_container
-from entrypoints.ioc.conversations import ConversationsProvider
 from entrypoints.settings import MetaSettings, Settings
 from tests.conftest import ADMIN_KEY
 from tests.fakes.conversation_engine import FakeKnowledge
@@ -53,7 +52,7 @@ def settings(settings: Settings, graph: FakeGraphApi) -> Settings:
 
 @pytest.fixture
 async def container(settings: Settings) -> AsyncIterator[AsyncContainer]:
-    container = make_http_container(settings, ConversationsProvider(), FakeKnowledgeProvider())
+    container = make_http_container(settings, FakeKnowledgeProvider())
     yield container
     await container.close()
 
@@ -345,9 +344,7 @@ async def test_bad_tool_definitions_are_refused(
 
 
 async def test_tool_urls_on_private_networks_are_refused_unless_allowed(settings: Settings, tenant: Tenant) -> None:
-    strict = make_http_container(
-        attrs.evolve(settings, allow_private_webhook_urls=False), ConversationsProvider(), FakeKnowledgeProvider()
-    )
+    strict = make_http_container(attrs.evolve(settings, allow_private_webhook_urls=False), FakeKnowledgeProvider())
     app = create_app(strict, settings)
     for hook in app.on_startup:
         await hook()  # type: ignore[call-arg]

@@ -6,6 +6,7 @@ from dishka import AsyncContainer, Provider, make_async_container
 from dishka_faststream import FastStreamProvider
 
 from entrypoints.ioc.channels import ChannelsProvider, StorageProvider
+from entrypoints.ioc.conversations import ConversationsProvider, InterimKnowledgeProvider
 from entrypoints.ioc.events import EventBackboneProvider, WorkerProvider, messaging_provider
 from entrypoints.ioc.providers import (
     ConfigProvider,
@@ -35,6 +36,8 @@ def common_providers(settings: Settings, *, hosts_worker: bool = False) -> list[
         StorageProvider(),
         ChannelsProvider(),
         *webchat_providers(settings),
+        InterimKnowledgeProvider(),
+        ConversationsProvider(),
     ]
 
 
