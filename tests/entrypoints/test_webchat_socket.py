@@ -21,8 +21,9 @@ from adapters.webchat.tokens import JwtVisitorTokens
 from application.ports.clock import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.webchat import LiveEvent, LiveEventKind, LiveFanout, VisitorTokens, VisitorTopic
-from domain.common.ids import ChannelId, ConversationId, TenantId
-from domain.conversations.message import SenderRole
+from application.webchat.read_visitor_conversation import PAGE_SIZE
+from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId, new_id
+from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
 from entrypoints.http.app import create_app
 from entrypoints.ioc.containers import make_http_container
 from entrypoints.settings import Settings
@@ -260,6 +261,40 @@ async def test_a_reconnecting_widget_gets_exactly_what_it_missed(
         (3, "agent", "an agent's note"),
     ]
     assert [frame["seq"] for frame in history] == [1, 2, 3]
+
+
+async def test_a_long_history_arrives_whole_and_in_order(
+    server: str, session: dict[str, Any], container: AsyncContainer, database_url: str, widget: dict[str, Any]
+) -> None:
+    async with widget_socket(server, session["token"]) as tab:
+        await tab.say("start")
+        await tab.messages(1)
+    conversation = ConversationId(uuid.UUID(await _conversation_id(database_url, session["visitorId"])))
+    tenant, channel = TenantId(uuid.UUID(widget["tenant_id"])), ChannelId(uuid.UUID(widget["channel_id"]))
+    uow_factory = await container.get(UnitOfWorkFactory)
+    async with uow_factory(tenant) as uow:
+        for index in range(2 * PAGE_SIZE + 10):
+            await uow.messages.add(
+                Message(
+                    id=MessageId(new_id()),
+                    tenant_id=tenant,
+                    conversation_id=conversation,
+                    channel_id=channel,
+                    direction=Direction.OUTBOUND,
+                    sender=SenderRole.BOT,
+                    type=MessageType.TEXT,
+                    text=f"line {index}",
+                    status=DeliveryStatus.SENT,
+                )
+            )
+        await uow.commit()
+
+    async with widget_socket(server, session["token"], last_seq=0) as tab:
+        history = await tab.messages(2 * PAGE_SIZE + 11, within=20)
+        assert await tab.silent_for(0.3) == []
+
+    assert [frame["seq"] for frame in history] == list(range(1, 2 * PAGE_SIZE + 12))
+    assert history[-1]["text"] == f"line {2 * PAGE_SIZE + 9}"
 
 
 async def test_an_ack_below_what_was_sent_replays_from_there(server: str, session: dict[str, Any]) -> None:
