@@ -14,7 +14,9 @@ from adapters.postgres.repositories.api_keys import PostgresApiKeyRepository
 from adapters.postgres.repositories.channels import PostgresChannelRepository
 from adapters.postgres.repositories.conversation_queries import PostgresConversationQueries
 from adapters.postgres.repositories.conversations import PostgresConversationRepository
+from adapters.postgres.repositories.documents import PostgresDocumentRepository
 from adapters.postgres.repositories.inbox import PostgresInboxRepository
+from adapters.postgres.repositories.knowledge_index import PostgresKnowledgeIndex
 from adapters.postgres.repositories.messages import PostgresMessageRepository
 from adapters.postgres.repositories.outbox import PostgresOutbox
 from adapters.postgres.repositories.processed_messages import PostgresProcessedMessages
@@ -47,6 +49,8 @@ class PostgresUnitOfWork:
     turns: PostgresTurnRepository
     tenant_tools: PostgresTenantToolRepository
     conversation_queries: PostgresConversationQueries
+    documents: PostgresDocumentRepository
+    knowledge: PostgresKnowledgeIndex
 
     def __init__(self, engine: AsyncEngine, cipher: SecretCipher, tenant_id: TenantId | None) -> None:
         self._engine = engine
@@ -89,6 +93,8 @@ class PostgresUnitOfWork:
         self.turns = PostgresTurnRepository(connection)
         self.tenant_tools = PostgresTenantToolRepository(connection)
         self.conversation_queries = PostgresConversationQueries(connection)
+        self.documents = PostgresDocumentRepository(connection)
+        self.knowledge = PostgresKnowledgeIndex(connection)
         return self
 
     async def commit(self) -> None:

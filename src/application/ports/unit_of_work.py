@@ -7,6 +7,7 @@ from typing import Protocol, Self
 
 from application.ports.conversation_store import ConversationQueries, TenantToolRepository, TurnRepository
 from application.ports.idempotency import ProcessedMessages
+from application.ports.knowledge import DocumentRepository, KnowledgeIndex
 from application.ports.messaging_repositories import ConversationRepository, InboxRepository, MessageRepository
 from application.ports.repositories import ApiKeyRepository, ChannelRepository, Outbox, TenantRepository
 from application.ports.webchat import ConversationTimeline
@@ -53,6 +54,12 @@ class UnitOfWork(Protocol):
 
     @property
     def conversation_queries(self) -> ConversationQueries: ...
+
+    @property
+    def documents(self) -> DocumentRepository: ...
+
+    @property
+    def knowledge(self) -> KnowledgeIndex: ...
 
     async def commit(self) -> None: ...
 

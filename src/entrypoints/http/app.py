@@ -20,6 +20,7 @@ from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
 from entrypoints.http.routes.channels import ChannelController
 from entrypoints.http.routes.conversations import ConversationController
+from entrypoints.http.routes.documents import DocumentController, KnowledgeSearchController
 from entrypoints.http.routes.health import health
 from entrypoints.http.routes.tenant_webhooks import TenantWebhookController
 from entrypoints.http.routes.tenants import TenantController
@@ -41,6 +42,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     webchat_socket,
     ConversationController,
     ToolController,
+    DocumentController,
+    KnowledgeSearchController,
 ]
 
 

@@ -6,8 +6,9 @@ from dishka import AsyncContainer, Provider, make_async_container
 from dishka_faststream import FastStreamProvider
 
 from entrypoints.ioc.channels import ChannelsProvider, StorageProvider
-from entrypoints.ioc.conversations import ConversationsProvider, InterimKnowledgeProvider
+from entrypoints.ioc.conversations import ConversationsProvider
 from entrypoints.ioc.events import EventBackboneProvider, WorkerProvider, messaging_provider
+from entrypoints.ioc.knowledge import KnowledgeProvider
 from entrypoints.ioc.providers import (
     ConfigProvider,
     DatabaseProvider,
@@ -36,7 +37,7 @@ def common_providers(settings: Settings, *, hosts_worker: bool = False) -> list[
         StorageProvider(),
         ChannelsProvider(),
         *webchat_providers(settings),
-        InterimKnowledgeProvider(),
+        KnowledgeProvider(),
         ConversationsProvider(),
     ]
 

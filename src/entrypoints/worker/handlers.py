@@ -16,18 +16,23 @@ from application.conversations.handle_conversation_turn import ConversationTurnI
 from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
 from application.inbox.inbox_writer import PROCESS_TASK
 from application.inbox.process_inbox_entry import TURN_TASK, ProcessInboxEntry, ProcessInboxEntryInput
+from application.knowledge.index_document import INDEX_DOCUMENT_TASK, IndexDocument, IndexDocumentInput
+from application.knowledge.requeue_documents import RequeueKnowledgeDocuments
 from application.ports.tasks import Task
 from application.webchat.show_handoff_in_widget import ShowHandoffInWidget
 from domain.common.ids import ConversationId, MessageId
 from entrypoints.worker.registry import WorkerHandlers, use_case
 
 IDLE_RELEASE_EVERY_SECONDS = 60.0
+KNOWLEDGE_REQUEUE_EVERY_SECONDS = 300.0
 
 
 def register_handlers(handlers: WorkerHandlers) -> WorkerHandlers:
     handlers.tasks.register(PROCESS_TASK, use_case(ProcessInboxEntry, _inbox_input))
     handlers.tasks.register(TURN_TASK, use_case(HandleConversationTurn, _turn_input))
+    handlers.tasks.register(INDEX_DOCUMENT_TASK, use_case(IndexDocument, IndexDocumentInput.from_task))
     handlers.periodic.every(IDLE_RELEASE_EVERY_SECONDS, "idle handoff release", _release_idle_handoffs)
+    handlers.periodic.every(KNOWLEDGE_REQUEUE_EVERY_SECONDS, "knowledge requeue", _requeue_knowledge)
     handlers.events.subscribe(
         "webchat-handoff", ["*.conversation.handoff", "*.conversation.released"], use_case(ShowHandoffInWidget)
     )
@@ -48,3 +53,7 @@ def _inbox_input(task: Task) -> ProcessInboxEntryInput:
 
 async def _release_idle_handoffs(request: AsyncContainer) -> None:
     await (await request.get(ReleaseIdleHandoffs)).execute()
+
+
+async def _requeue_knowledge(request: AsyncContainer) -> None:
+    await (await request.get(RequeueKnowledgeDocuments)).execute()

@@ -1,0 +1,88 @@
+"""Knowledge base test helpers: real small PDF/DOCX files generated on the spot, and running the pending
+`document.index` tasks of the outbox in-process, the way the worker would."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+import asyncpg
+import docx
+from dishka import AsyncContainer
+from pypdf import PdfReader, PdfWriter
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
+
+from application.knowledge.index_document import INDEX_DOCUMENT_TASK, IndexDocument, IndexDocumentInput
+from application.ports.tasks import Task
+from domain.common.ids import TenantId
+
+
+def make_pdf(pages: Sequence[Sequence[str]], title: str | None = None) -> bytes:
+    """One drawn line per string, top to bottom; each inner sequence is a page."""
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, pagesize=A4)
+    if title:
+        pdf.setTitle(title)
+    for lines in pages:
+        y = 780.0
+        for line in lines:
+            pdf.drawString(72, y, line)
+            y -= 16
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+def encrypt_pdf(pdf: bytes, password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(password, owner_password=password + "-owner", algorithm="AES-256")
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()
+
+
+def make_docx(title: str, sections: Sequence[tuple[str, str]]) -> bytes:
+    document = docx.Document()
+    document.add_paragraph(title, style="Title")
+    for heading, text in sections:
+        document.add_heading(heading, level=1)
+        document.add_paragraph(text)
+    output = io.BytesIO()
+    document.save(output)
+    return output.getvalue()
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def pending_index_tasks(database_url: str) -> list[Task]:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT tenant_id, payload FROM outbox WHERE kind = 'task' AND type = $1 AND published_at IS NULL"
+            " ORDER BY seq",
+            INDEX_DOCUMENT_TASK,
+        )
+        await connection.execute(
+            "UPDATE outbox SET published_at = now() WHERE kind = 'task' AND type = $1 AND published_at IS NULL",
+            INDEX_DOCUMENT_TASK,
+        )
+    finally:
+        await connection.close()
+    tasks = []
+    for row in rows:
+        envelope = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
+        tasks.append(Task(name=INDEX_DOCUMENT_TASK, tenant_id=TenantId(row["tenant_id"]), payload=envelope["payload"]))
+    return tasks
+
+
+async def run_index_tasks(container: AsyncContainer, database_url: str) -> int:
+    """Index every document waiting in the outbox, as the worker's `document.index` handler would."""
+    tasks = await pending_index_tasks(database_url)
+    for task in tasks:
+        async with container() as request:
+            await (await request.get(IndexDocument)).execute(IndexDocumentInput.from_task(task))
+    return len(tasks)
