@@ -18,6 +18,7 @@ from application.ports.api_log import ApiLogSink
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
+from entrypoints.http.routes.dashboard import dashboard_router, root
 from entrypoints.http.routes.channels import ChannelController
 from entrypoints.http.routes.conversations import ConversationController
 from entrypoints.http.routes.documents import DocumentController, KnowledgeSearchController
@@ -69,7 +70,7 @@ def create_app(
     async def on_shutdown() -> None:
         await container.close()
 
-    router = DishkaRouter("", route_handlers=[*ROUTE_HANDLERS, *(extra_handlers or [])])
+    router = DishkaRouter("", route_handlers=[*ROUTE_HANDLERS, root, dashboard_router(), *(extra_handlers or [])])
     app = Litestar(
         route_handlers=[router],
         dependencies={"actor": Provide(provide_actor)},
