@@ -18,9 +18,9 @@ from application.ports.api_log import ApiLogSink
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
-from entrypoints.http.routes.dashboard import dashboard_router, root
 from entrypoints.http.routes.channels import ChannelController
 from entrypoints.http.routes.conversations import ConversationController
+from entrypoints.http.routes.dashboard import dashboard_router, root
 from entrypoints.http.routes.documents import DocumentController, KnowledgeSearchController
 from entrypoints.http.routes.health import health
 from entrypoints.http.routes.tenant_webhooks import TenantWebhookController
