@@ -138,7 +138,8 @@ async def _read_status(reader: asyncio.StreamReader) -> int:
 
 
 async def _load(port: int, mode: str, seconds: float, rate: float, run: str) -> dict[str, Any]:
-    count = int(rate * seconds * 1.1) + 10 if mode == "open" else 120_000
+    # Closed loop cycles through the bodies once they are used up: every further round is re-posts.
+    count = int(rate * seconds * 1.1) + 10 if mode == "open" else 60_000
     requests = _signed_requests(port, run, count)
     latencies: list[float] = []
     acknowledged: set[str] = set()
@@ -159,9 +160,9 @@ async def _load(port: int, mode: str, seconds: float, rate: float, run: str) -> 
                         return
                     index, scheduled = item
                 else:
-                    if time.perf_counter() >= deadline or sent >= len(requests):
+                    if time.perf_counter() >= deadline:
                         return
-                    index, scheduled = sent, time.perf_counter()
+                    index, scheduled = sent % len(requests), time.perf_counter()
                     sent += 1
                 key, raw = requests[index]
                 writer.write(raw)
