@@ -1,4 +1,4 @@
-"""Group commit of webhook acknowledgements, on real Postgres."""
+"""Group commit of webhook acknowledgements and the cached channel directory, on real Postgres."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from dishka import AsyncContainer
 
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
+from application.inbox.channel_directory import ChannelDirectory
 from application.inbox.inbox_writer import InboxWriter
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import ChannelKind
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, TenantId, new_id
@@ -86,3 +88,28 @@ async def test_a_failing_request_does_not_fail_the_others_in_its_batch(
     assert [len(result) for result in results[:5] if isinstance(result, list)] == [1] * 5
     assert isinstance(results[5], Exception)
     assert await db.fetchval("SELECT count(*) FROM inbox") == 5
+
+
+async def test_concurrent_lookups_of_an_expired_route_share_one_query(
+    container: AsyncContainer, client: Client
+) -> None:
+    tenant = await create_tenant(client)
+    await create_channel(client, tenant["id"], kind="whatsapp", name="S", config={"phone_number_id": PHONE_NUMBER_ID})
+    counting = CountingUowFactory(await container.get(UnitOfWorkFactory))
+    directory = ChannelDirectory(counting)
+    routes = await asyncio.gather(*(directory.route(ChannelKind.WHATSAPP, PHONE_NUMBER_ID) for _ in range(20)))
+    assert {route.tenant_id if route else None for route in routes} == {uuid.UUID(tenant["id"])}
+    assert counting.opened == 1
+    assert await directory.route(ChannelKind.WHATSAPP, "404040404040") is None
+    assert await directory.route(ChannelKind.WHATSAPP, "404040404040") is None
+    assert counting.opened == 2
+
+
+class CountingUowFactory:
+    def __init__(self, inner: UnitOfWorkFactory) -> None:
+        self._inner = inner
+        self.opened = 0
+
+    def __call__(self, tenant_id: TenantId | None) -> UnitOfWork:
+        self.opened += 1
+        return self._inner(tenant_id)

@@ -3,9 +3,10 @@ database transaction instead of two."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from application.ports.repositories import ChannelRoute
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -34,29 +35,36 @@ class ChannelDirectory:
         self._clock = clock
         self._routes: dict[tuple[ChannelKind, str], tuple[float, ChannelRoute | None]] = {}
         self._channels: dict[ChannelId, tuple[float, Channel | None]] = {}
+        self._loading: dict[Any, asyncio.Future[Any]] = {}
 
     async def route(self, kind: ChannelKind, external_id: str) -> ChannelRoute | None:
-        now = self._clock()
-        cached = self._routes.get((kind, external_id))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        async with self._uow_factory(None) as uow:
-            route = await uow.channels.route(kind, external_id)
-        self._remember(self._routes, (kind, external_id), route, now)
-        return route
+        return await self._cached(self._routes, (kind, external_id), lambda: self._load_route(kind, external_id))
 
     async def channel(self, channel_id: ChannelId) -> Channel | None:
-        now = self._clock()
-        cached = self._channels.get(channel_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        async with self._uow_factory(None) as uow:
-            channel = await uow.channels.locate(channel_id)
-        self._remember(self._channels, channel_id, channel, now)
-        return channel
+        return await self._cached(self._channels, channel_id, lambda: self._load_channel(channel_id))
 
-    def _remember(self, cache: dict[K, tuple[float, V]], key: K, value: V, now: float) -> None:
+    async def _load_route(self, kind: ChannelKind, external_id: str) -> ChannelRoute | None:
+        async with self._uow_factory(None) as uow:
+            return await uow.channels.route(kind, external_id)
+
+    async def _load_channel(self, channel_id: ChannelId) -> Channel | None:
+        async with self._uow_factory(None) as uow:
+            return await uow.channels.locate(channel_id)
+
+    async def _cached(self, cache: dict[K, tuple[float, V]], key: K, load: Callable[[], Coroutine[Any, Any, V]]) -> V:
+        cached = cache.get(key)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        # Single flight: when an entry expires under load, one lookup serves every request waiting for it
+        # instead of each taking a database connection at the same moment.
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(load())
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
+        value: V = await asyncio.shield(pending)
         if len(cache) >= self._max_entries:
             # Unknown ids sent at us must not grow memory without bound: start afresh.
             cache.clear()
-        cache[key] = (now + self._ttl, value)
+        cache[key] = (self._clock() + self._ttl, value)
+        return value
