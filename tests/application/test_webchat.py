@@ -13,7 +13,12 @@ from dishka import AsyncContainer
 
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.ports.webchat import LiveEventKind, LiveFanout, VisitorClaims, VisitorTokens, VisitorTopic
-from application.webchat.prepare_demo import DEMO_WIDGET_ID, PrepareWebChatDemo, PrepareWebChatDemoInput
+from application.webchat.prepare_demo import (
+    DEMO_DOCUMENT_NAME,
+    DEMO_WIDGET_ID,
+    PrepareWebChatDemo,
+    PrepareWebChatDemoInput,
+)
 from application.webchat.read_visitor_conversation import ReadVisitorConversation, ReadVisitorConversationInput
 from application.webchat.receive_visitor_message import ReceiveVisitorMessage, ReceiveVisitorMessageInput
 from application.webchat.show_handoff_in_widget import ShowHandoffInWidget
@@ -120,3 +125,6 @@ async def test_the_demo_is_made_once_and_follows_the_servers_origin(
     assert session.status_code == 200
     assert session.json()["widget"]["title"] == "Northwind Outdoor"
     assert old_origin.status_code == 403
+    # Its knowledge: one document, uploaded on the first start only.
+    documents = (await client.get(f"/api/tenants/{first.tenant_id}/documents")).json()["items"]
+    assert [document["filename"] for document in documents] == [DEMO_DOCUMENT_NAME]

@@ -1,4 +1,6 @@
-"""The web chat in a real browser against a real `metachat run`. Screenshots land in test-artifacts/.
+"""The web chat in a real browser against a real `metachat run`: open the demo page, open the widget, ask
+about a document uploaded through the API, watch the answer stream in with its citation, reload and see
+the history. Screenshots land in test-artifacts/.
 
 Drives Debian's Chromium (/usr/bin/chromium, `apt-get install chromium`; .ci/run installs it) with the
 Python Playwright package; the language model is the fake OpenAI-protocol server, so answers stream
@@ -8,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, FrameLocator, Page, WebSocket, async_playwright
 
 from adapters.crypto.aes_gcm import generate_encoded_key
 from tests.fakes.openai_server import FakeOpenAIServer, ScriptedTurn
@@ -37,6 +41,13 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WIDGET_DIST = Path(__file__).resolve().parents[2] / "widget" / "dist"
 ADMIN_KEY = "e2e-admin-" + uuid.uuid4().hex
 FRAME = "iframe[src*='/widget/v/']"
+DEMO_TENANT = "Northwind Outdoor (demo)"
+DOCUMENT_TITLE = "Trail Tent warranty"
+DOCUMENT = (
+    "# Trail Tent warranty\n\n"
+    "Every Northwind Trail Tent comes with a seven-year warranty on its poles and seams. "
+    "Send a photo of the damage to warranty@northwind.example and we ship the replacement part for free.\n"
+)
 
 
 def _free_port() -> int:
@@ -122,6 +133,93 @@ async def browser() -> AsyncIterator[Browser]:
         await chromium.close()
 
 
+async def _upload_document(base_url: str) -> None:
+    """Through the API, like a tenant: the demo tenant's knowledge base holds only this document (its own
+    demo document is removed, so retrieval has one candidate), then wait until it is indexed."""
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+    ) as api:
+        tenants = (await api.get("/api/tenants")).json()["items"]
+        [tenant_id] = [tenant["id"] for tenant in tenants if tenant["name"] == DEMO_TENANT]
+        documents = f"/api/tenants/{tenant_id}/documents"
+        for existing in (await api.get(documents)).json()["items"]:
+            assert (await api.delete(f"{documents}/{existing['id']}")).status_code == 204
+        uploaded = await api.post(
+            documents, files={"files": ("trail-tent-warranty.md", DOCUMENT.encode(), "text/markdown")}
+        )
+        assert uploaded.status_code in (200, 201, 202), uploaded.text
+        document_id = uploaded.json()["documents"][0]["id"]
+        for _ in range(300):
+            document = (await api.get(f"{documents}/{document_id}")).json()
+            if document["status"] == "ready":
+                assert document["title"] == DOCUMENT_TITLE
+                return
+            assert document["status"] != "failed", document["error"]
+            await asyncio.sleep(0.1)
+    pytest.fail("the document was not indexed within 30 s")
+
+
+def _record_frames(page: Page) -> list[dict[str, Any]]:
+    """Every frame the widget's WebSocket receives, as the browser saw it."""
+    frames: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        if "/ws/webchat" in socket.url:
+            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+async def _open_widget(page: Page) -> FrameLocator:
+    await page.locator(FRAME).wait_for(state="visible")
+    widget = page.frame_locator(FRAME)
+    await widget.get_by_role("button", name="Open chat: Northwind Outdoor").click()
+    return widget
+
+
+async def test_a_visitor_asks_about_a_document_and_finds_the_conversation_after_a_reload(
+    platform: str, browser: Browser
+) -> None:
+    await _upload_document(platform)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = await browser.new_page(viewport={"width": 1100, "height": 760})
+    frames = _record_frames(page)
+    await page.goto(f"{platform}/demo")
+
+    widget = await _open_widget(page)
+    composer = widget.get_by_label("Your message")
+    await composer.fill("How long is the warranty on the Trail Tent?")
+    await composer.press("Enter")
+
+    answer = widget.locator(".msg.bot:not(.greeting):not(.streaming)").last
+    await answer.locator(".sources").wait_for(timeout=30000)
+    await page.screenshot(path=str(ARTIFACTS / "webchat-answer.png"))
+
+    # Streamed: the answer arrived as several deltas that add up to the stored message.
+    [final] = [frame for frame in frames if frame["type"] == "message" and frame["role"] == "bot"]
+    deltas = [frame for frame in frames if frame["type"] == "delta" and frame["replyId"] == final["id"]]
+    assert len(deltas) > 1
+    assert "".join(delta["text"] for delta in deltas) == final["text"]
+    assert "seven-year warranty" in final["text"]
+    # Its citation names the uploaded document, under the answer.
+    [citation] = final["citations"]
+    assert citation["title"].startswith(DOCUMENT_TITLE)
+    await answer.locator(".sources li", has_text=DOCUMENT_TITLE).wait_for()
+    assert "seven-year warranty" in await answer.locator(".body").inner_text()
+
+    # A reload keeps the visitor (their id is in the site's storage) and shows the history.
+    await page.reload()
+    widget = await _open_widget(page)
+    history = widget.locator(".msg:not(.greeting)")
+    await history.nth(1).wait_for()
+    texts = await history.locator(".body").all_inner_texts()
+    assert texts[0] == "How long is the warranty on the Trail Tent?"
+    assert "seven-year warranty" in texts[1]
+    await widget.locator(".sources li", has_text=DOCUMENT_TITLE).wait_for()
+    await page.screenshot(path=str(ARTIFACTS / "webchat-history.png"))
+
+
 async def test_answers_render_markdown_lite_safely_and_the_widget_works_by_keyboard_on_a_phone(
     platform: str, browser: Browser, language_model: FakeOpenAIServer
 ) -> None:
@@ -146,7 +244,7 @@ async def test_answers_render_markdown_lite_safely_and_the_widget_works_by_keybo
     composer = widget.get_by_label("Your message")
     await composer.wait_for()
     assert await composer.evaluate("element => element === document.activeElement")
-    # On a narrow screen the open chat takes the whole viewport (once its resize transition is over).
+    # On a narrow screen the open chat takes the whole viewport.
     await page.wait_for_function(
         "selector => { const box = document.querySelector(selector).getBoundingClientRect();"
         " return box.width === innerWidth && box.height === innerHeight && box.top === 0; }",

@@ -53,7 +53,7 @@ const Z_TOP = "2147483000";
     const style = frame.style;
     style.cssText =
       `position:fixed;z-index:${Z_TOP};border:0;background:transparent;color-scheme:normal;` +
-      "box-shadow:0 6px 24px rgba(0,0,0,.18);transition:width .15s,height .15s;" +
+      "box-shadow:0 6px 24px rgba(0,0,0,.18);" +
       (session ? "" : "display:none;");
     if (full) {
       style.inset = "0";
