@@ -1,0 +1,306 @@
+"""PostgresKnowledgeIndex: the pruned BM25 leg equals an exhaustive BM25 computed here, both vector paths
+agree, filters and tenants are respected, small tenants in a big table get their own results."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
+from adapters.postgres.engine import make_engine
+from adapters.postgres.repositories.knowledge_index import (
+    BM25Parameters,
+    KeywordSearchLimits,
+    PostgresKnowledgeIndex,
+    VectorSearchLimits,
+    text_search_config,
+)
+from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from application.ports.knowledge import ChunkScore, SearchFilters
+from domain.common.ids import ChunkId, DocumentId, TenantId, new_id
+from domain.knowledge.document import Chunk, KnowledgeDocument
+from domain.tenants.tenant import Tenant
+from tests.fakes.knowledge import HashingEmbedder
+from tests.support.knowledge import asyncpg_dsn
+
+WORDS = [
+    "refund",
+    "shipping",
+    "invoice",
+    "receipt",
+    "parcel",
+    "courier",
+    "warranty",
+    "repair",
+    "battery",
+    "charger",
+    "screen",
+    "keyboard",
+    "account",
+    "password",
+    "login",
+    "email",
+    "address",
+    "delivery",
+    "return",
+    "exchange",
+    "discount",
+    "coupon",
+    "voucher",
+    "order",
+    "payment",
+    "card",
+    "bank",
+    "transfer",
+    "subscription",
+    "plan",
+    "upgrade",
+    "downgrade",
+    "cancel",
+    "renewal",
+]
+EMBEDDER = HashingEmbedder()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url, pool_size=4)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def uow_factory(engine: AsyncEngine) -> PostgresUnitOfWorkFactory:
+    return PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
+
+
+async def add_tenant(uow_factory: PostgresUnitOfWorkFactory) -> TenantId:
+    tenant = Tenant(id=TenantId(new_id()), name="Tenant")
+    async with uow_factory(None) as uow:
+        await uow.tenants.add(tenant)
+        await uow.commit()
+    return tenant.id
+
+
+async def add_document(
+    uow_factory: PostgresUnitOfWorkFactory, tenant_id: TenantId, texts: Sequence[str], tags: tuple[str, ...] = ()
+) -> tuple[DocumentId, list[ChunkId]]:
+    document = KnowledgeDocument(
+        id=DocumentId(new_id()),
+        tenant_id=tenant_id,
+        title="Doc",
+        filename="doc.md",
+        format="md",
+        content_hash=new_id().hex,
+        size_bytes=1,
+        storage_key="unused",
+        tags=tags,
+    )
+    vectors = await EMBEDDER.embed(texts)
+    chunks = [
+        Chunk(
+            id=ChunkId(new_id()),
+            tenant_id=tenant_id,
+            document_id=document.id,
+            ordinal=ordinal,
+            text=text,
+            token_count=len(text.split()),
+            embedding_model=EMBEDDER.model_name,
+            embedding=vector,
+        )
+        for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    ]
+    async with uow_factory(tenant_id) as uow:
+        await uow.documents.add(document)
+        await uow.knowledge.replace_chunks(tenant_id, document.id, chunks, "en")
+        await uow.commit()
+    return document.id, [chunk.id for chunk in chunks]
+
+
+def random_texts(count: int, seed: int) -> list[str]:
+    generator = random.Random(seed)
+    # Zipf-like: a few words in most chunks, most words in few, repeated words for tf > 1.
+    weights = [1 / (rank + 1) for rank in range(len(WORDS))]
+    return [" ".join(generator.choices(WORDS, weights=weights, k=generator.randint(5, 40))) for _ in range(count)]
+
+
+async def reference_bm25(database_url: str, tenant_id: TenantId, query: str, k: int) -> list[tuple[ChunkId, float]]:
+    """Exhaustive BM25 in Python over the lexemes Postgres extracted (same stemming, same stop words)."""
+    parameters = BM25Parameters()
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT c.id, c.term_count, t.lexeme, cardinality(t.positions) AS tf"
+            " FROM chunks c CROSS JOIN LATERAL unnest(c.tsv) t WHERE c.tenant_id = $1",
+            tenant_id,
+        )
+        lengths = dict(await connection.fetch("SELECT id, term_count FROM chunks WHERE tenant_id = $1", tenant_id))
+        terms = {
+            row["lexeme"]
+            for row in await connection.fetch("SELECT lexeme FROM unnest(to_tsvector('english', $1))", query)
+        }
+    finally:
+        await connection.close()
+    frequencies: dict[object, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        frequencies[row["id"]][row["lexeme"]] = row["tf"]
+    count = len(lengths)
+    average = sum(lengths.values()) / count
+    df = Counter(lexeme for lexemes in frequencies.values() for lexeme in lexemes)
+    scores = {}
+    for chunk_id, lexemes in frequencies.items():
+        score = 0.0
+        for term in terms & lexemes.keys():
+            idf = math.log(1 + (count - df[term] + 0.5) / (df[term] + 0.5))
+            tf = lexemes[term]
+            norm = 1 - parameters.b + parameters.b * lengths[chunk_id] / average
+            score += idf * tf * (parameters.k1 + 1) / (tf + parameters.k1 * norm)
+        if score > 0:
+            scores[ChunkId(chunk_id)] = score
+    return sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:k]
+
+
+async def keyword(
+    engine: AsyncEngine, tenant_id: TenantId, query: str, k: int, limits: KeywordSearchLimits | None = None
+) -> list[ChunkScore]:
+    async with engine.connect() as connection:
+        index = PostgresKnowledgeIndex(connection, keyword_limits=limits)
+        return await index.keyword_candidates(tenant_id, query, "en", k, SearchFilters())
+
+
+QUERIES = [
+    "refund for my order",
+    "how do I cancel the subscription renewal",
+    "battery charger warranty repair",
+    "bank transfer payment card coupon voucher discount",
+    "password",
+]
+
+
+async def test_the_pruned_keyword_leg_returns_exact_bm25(
+    database_url: str, engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
+) -> None:
+    tenant = await add_tenant(uow_factory)
+    texts = random_texts(120, seed=1)
+    for start in range(0, len(texts), 10):
+        await add_document(uow_factory, tenant, texts[start : start + 10])
+    for query in QUERIES:
+        expected = await reference_bm25(database_url, tenant, query, 10)
+        assert expected, query
+        # Default limits, and a one-posting first round that forces several MaxScore rounds.
+        for limits in (None, KeywordSearchLimits(first_round_postings=1, max_postings=10**9)):
+            found = await keyword(engine, tenant, query, 10, limits)
+            assert [hit.chunk_id for hit in found] == [chunk_id for chunk_id, _ in expected], query
+            assert [hit.score for hit in found] == pytest.approx([score for _, score in expected]), query
+
+
+async def test_past_the_budget_the_rarest_words_choose_the_candidates(
+    engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
+) -> None:
+    tenant = await add_tenant(uow_factory)
+    common = [f"order payment order payment number {index}" for index in range(30)]
+    await add_document(uow_factory, tenant, [*common, "zeppelin order payment"])
+    found = await keyword(
+        engine, tenant, "zeppelin order payment", 5, KeywordSearchLimits(first_round_postings=1, max_postings=5)
+    )
+    # "zeppelin" alone fits the budget: its chunk is scored (with all three words) and ranked.
+    assert len(found) == 1
+    assert found[0].score > 0
+
+
+async def test_both_vector_paths_agree_and_skip_other_models(
+    engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
+) -> None:
+    tenant = await add_tenant(uow_factory)
+    texts = random_texts(60, seed=2)
+    await add_document(uow_factory, tenant, texts)
+    [query] = await EMBEDDER.embed(["refund shipping receipt"])
+    results = []
+    for exact_max_chunks in (10**6, 0):
+        async with engine.connect() as connection:
+            index = PostgresKnowledgeIndex(
+                connection, vector_limits=VectorSearchLimits(exact_max_chunks=exact_max_chunks)
+            )
+            results.append(await index.vector_candidates(tenant, query, EMBEDDER.model_name, 5, SearchFilters()))
+            assert await index.vector_candidates(tenant, query, "another-model", 5, SearchFilters()) == []
+    exact, approximate = results
+    assert [hit.chunk_id for hit in approximate] == [hit.chunk_id for hit in exact]
+    assert [hit.score for hit in approximate] == pytest.approx([hit.score for hit in exact], abs=1e-5)
+    assert exact[0].score == pytest.approx(
+        max(sum(a * b for a, b in zip(query, vector, strict=True)) for vector in await EMBEDDER.embed(texts)), abs=1e-5
+    )
+
+
+async def test_filters_and_tenants_are_respected(engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory) -> None:
+    tenant = await add_tenant(uow_factory)
+    other = await add_tenant(uow_factory)
+    manual, manual_chunks = await add_document(
+        uow_factory, tenant, ["battery warranty for the charger"], tags=("manual",)
+    )
+    faq, _ = await add_document(uow_factory, tenant, ["battery replacement costs"], tags=("faq",))
+    _, foreign_chunks = await add_document(uow_factory, other, ["battery warranty for the charger"])
+    [query] = await EMBEDDER.embed(["battery warranty"])
+    async with uow_factory(tenant) as uow:
+        index = uow.knowledge
+        everything = await index.keyword_candidates(tenant, "battery", "en", 10, SearchFilters())
+        assert len(everything) == 2
+        tagged = await index.keyword_candidates(tenant, "battery", "en", 10, SearchFilters(tags=("manual",)))
+        assert [hit.chunk_id for hit in tagged] == manual_chunks
+        by_id = await index.vector_candidates(
+            tenant, query, EMBEDDER.model_name, 10, SearchFilters(document_ids=(faq,))
+        )
+        assert len(by_id) == 1
+        assert by_id[0].chunk_id not in manual_chunks
+        both = SearchFilters(document_ids=(faq,), tags=("manual",))
+        assert await index.keyword_candidates(tenant, "battery", "en", 10, both) == []
+        # Another tenant's chunk ids give nothing, even asked for directly.
+        assert (
+            await index.passages(
+                tenant, foreign_chunks, query="battery", language="en", embedding=query, model=EMBEDDER.model_name
+            )
+            == []
+        )
+        [passage] = await index.passages(
+            tenant, manual_chunks, query="battery", language="en", embedding=query, model=EMBEDDER.model_name
+        )
+        assert passage.document_id == manual
+        keyword_scores = {hit.chunk_id: hit.score for hit in everything}
+        assert passage.keyword_score == pytest.approx(keyword_scores[manual_chunks[0]])
+        assert passage.vector_score is not None
+
+
+async def test_a_small_tenant_in_a_big_table_gets_its_own_top_results(
+    database_url: str, engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
+) -> None:
+    big = await add_tenant(uow_factory)
+    small = await add_tenant(uow_factory)
+    texts = random_texts(400, seed=3)
+    for start in range(0, len(texts), 50):
+        await add_document(uow_factory, big, texts[start : start + 50])
+    _, own = await add_document(uow_factory, small, ["refund policy for damaged parcels", "courier pickup times"])
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        # With fresh statistics the small tenant is scanned through its own rows, not the shared GIN index.
+        await connection.execute("ANALYZE chunks")
+    finally:
+        await connection.close()
+    [query] = await EMBEDDER.embed(["refund parcel courier"])
+    async with engine.connect() as connection:
+        index = PostgresKnowledgeIndex(connection, vector_limits=VectorSearchLimits(exact_max_chunks=0))
+        keyword_hits = await index.keyword_candidates(small, "refund parcel courier", "en", 5, SearchFilters())
+        vector_hits = await index.vector_candidates(small, query, EMBEDDER.model_name, 5, SearchFilters())
+    assert {hit.chunk_id for hit in keyword_hits} == set(own)
+    assert {hit.chunk_id for hit in vector_hits} == set(own)
+
+
+def test_languages_map_to_text_search_configurations() -> None:
+    assert text_search_config("en") == "english"
+    assert text_search_config("pt-BR") == "portuguese"
+    assert text_search_config("es_MX") == "spanish"
+    assert text_search_config("ja") == "simple"
