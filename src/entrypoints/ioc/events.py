@@ -65,6 +65,8 @@ class RabbitMessagingProvider(Provider):
             reconnect_interval=settings.events.broker_reconnect_seconds,
             logger=logging.getLogger("metachat.broker"),
             log_level=logging.DEBUG,
+            # Subscribers take the message and its dishka scope from the context (entrypoints/worker/rabbit).
+            apply_types=False,
         )
         yield broker
         await broker.stop()
