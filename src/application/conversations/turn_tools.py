@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from application.conversations.prompt import format_passages
+from application.knowledge.tools import SEARCH_KNOWLEDGE_BASE_TOOL
 from application.ports.knowledge_search import KnowledgePassage, KnowledgeSearch
 from application.ports.llm import ToolCall, ToolSpec
 from application.ports.security import SecretCipher
@@ -26,18 +27,12 @@ logger = logging.getLogger(__name__)
 # The model sees at most this much of one tool's answer.
 MAX_TOOL_RESULT_CHARS = 4000
 
+# The knowledge module owns the tool's definition; the engine runs it against KnowledgeSearch so that
+# passages keep one number across every search of a turn.
 SEARCH_SPEC = ToolSpec(
-    name=SEARCH_KNOWLEDGE_BASE,
-    description=(
-        "Search the business's knowledge base (documents the business uploaded). Returns numbered passages; "
-        "cite the ones you use as [n]. Use it for any question about the business the passages you already "
-        "have do not answer."
-    ),
-    parameters={
-        "type": "object",
-        "properties": {"query": {"type": "string", "description": "What to look for, in a few words."}},
-        "required": ["query"],
-    },
+    name=SEARCH_KNOWLEDGE_BASE_TOOL["function"]["name"],
+    description=SEARCH_KNOWLEDGE_BASE_TOOL["function"]["description"],
+    parameters=SEARCH_KNOWLEDGE_BASE_TOOL["function"]["parameters"],
 )
 HANDOFF_SPEC = ToolSpec(
     name=HANDOFF_TO_HUMAN,

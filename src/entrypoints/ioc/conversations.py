@@ -11,7 +11,6 @@ from dishka import Provider, Scope, provide, provide_all
 from adapters.extractive.chat_model import ExtractiveChatModel
 from adapters.http_tools.invoker import HttpxToolInvoker
 from adapters.httpx.address_policy import WebhookAddressPolicy
-from adapters.no_knowledge.search import EmptyKnowledgeBase
 from adapters.openai.chat_model import ChatModelSettings, OpenAIChatModel
 from application.conversations.get_conversation import GetConversation
 from application.conversations.hand_off_conversation import HandOffConversation
@@ -36,16 +35,6 @@ from application.tools.manage_tools import (
     ReplaceTenantTool,
 )
 from entrypoints.settings import Settings
-
-
-class InterimKnowledgeProvider(Provider):
-    """Until the knowledge module provides KnowledgeSearch, searches find nothing."""
-
-    scope = Scope.APP
-
-    @provide
-    def knowledge(self) -> KnowledgeSearch:
-        return EmptyKnowledgeBase()
 
 
 class ConversationsProvider(Provider):
