@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -93,7 +93,7 @@ class PostgresOutboxFeed:
             )
             claim = PostgresOutboxClaim(connection, self._cipher, rows)
             for row in rows:
-                envelope = json.loads(row.payload)
+                envelope = msgspec.json.decode(row.payload)
                 if kind is OutboxKind.EVENT:
                     claim.events.append(
                         Event.from_envelope(

@@ -4,11 +4,11 @@ confirms awaited for the whole batch (pipelined on one channel, so order per agg
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import aiormq
+import msgspec
 from aio_pika import DeliveryMode
 from aiormq.abc import ConfirmationFrameType
 from faststream.rabbit import RabbitBroker, RabbitExchange
@@ -94,7 +94,8 @@ def _event_message(event: Event) -> tuple[bytes, Basic.Properties]:
         message_id=str(event.id),
         message_type=event.type,
         correlation_id=event.correlation_id,
-        headers={"tenant_id": str(event.tenant_id), "aggregate_key": event.aggregate_key},
+        # The tenant is in the routing key; the aggregate lets a consumer shard and still keep order.
+        headers={"aggregate_key": event.aggregate_key},
     )
 
 
@@ -104,7 +105,7 @@ def _task_message(task: Task) -> tuple[bytes, Basic.Properties]:
         message_id=str(task.id),
         message_type=task.name,
         correlation_id=task.correlation_id,
-        headers={"tenant_id": str(task.tenant_id), "ordering_key": task.ordering_key or ""},
+        headers={"ordering_key": task.ordering_key or ""},
     )
 
 
@@ -123,6 +124,5 @@ def _message(
         message_type=message_type,
         correlation_id=correlation_id,
         headers=headers,
-        app_id="metachat",
     )
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode(), properties
+    return msgspec.json.encode(envelope), properties
