@@ -246,12 +246,39 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def _measure(port: int, mode: str, seconds: float, rate: float, run: str, work: Path) -> dict[str, Any]:
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of a process and all its descendants (uvicorn workers, Postgres backends)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def _measure(
+    server: int, postgres: int, port: int, mode: str, seconds: float, rate: float, run: str, work: Path
+) -> dict[str, Any]:
     out = work / f"{run}.json"
+    server_before, postgres_before = _tree_cpu_seconds(server), _tree_cpu_seconds(postgres)
     loader = _spawn("load", str(port), mode, str(seconds), str(rate), run, str(out))
     if loader.wait() != 0:
         raise RuntimeError("the load generator failed")
     result: dict[str, Any] = json.loads(out.read_text())
+    # CPU per request stays meaningful when other work on the machine skews req/s and latency.
+    result["server_cpu_ms"] = 1000 * (_tree_cpu_seconds(server) - server_before) / max(result["requests"], 1)
+    result["postgres_cpu_ms"] = 1000 * (_tree_cpu_seconds(postgres) - postgres_before) / max(result["requests"], 1)
     return result
 
 
@@ -318,8 +345,8 @@ def _exactly_once(database_url: str, run: str, acknowledged: list[str]) -> str:
 def _row(name: str, result: dict[str, Any]) -> str:
     codes = ",".join(f"{code}:{n}" for code, n in sorted(result["statuses"].items()))
     return (
-        f"{name:<34} {result['rps']:>8.0f} {result['p50_ms']:>8.1f} {result['p99_ms']:>8.1f} {result['max_ms']:>8.1f}"
-        f"  {result['requests']:>7} [{codes}]"
+        f"{name:<34} {result['rps']:>7.0f} {result['p50_ms']:>7.1f} {result['p99_ms']:>7.1f} {result['max_ms']:>7.1f}"
+        f" {result['server_cpu_ms']:>9.3f} {result['postgres_cpu_ms']:>7.3f} {result['requests']:>8} [{codes}]"
     )
 
 
@@ -355,13 +382,23 @@ def orchestrate(seconds: float, rate: float, workers: int) -> None:
         load = os.getloadavg()[0]
         print(f"load average before: {load:.2f} on {os.cpu_count()} cores; uvicorn, {workers} process(es) per server,")
         print("uvloop + httptools; load generator: raw asyncio HTTP/1.1, 64 keep-alive connections, own process\n")
-        _measure(bare_port, "closed", 2, rate, "warm-bare", work)
-        _measure(api_port, "closed", 2, rate, "warm-api", work)
-        bare_max = _measure(bare_port, "closed", seconds, rate, "bare-max", work)
-        api_max = _measure(api_port, "closed", seconds, rate, "api-max", work)
-        bare_rate = _measure(bare_port, "open", seconds, rate, "bare-rate", work)
-        api_rate = _measure(api_port, "open", seconds, rate, "api-rate", work)
-        print(f"{'':<34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  {'requests':>7} [status:count]")
+        postmaster = int((work / "pg" / "postmaster.pid").read_text().split()[0])
+
+        def measure(
+            process: subprocess.Popen[bytes], port: int, mode: str, duration: float, run: str
+        ) -> dict[str, Any]:
+            return _measure(process.pid, postmaster, port, mode, duration, rate, run, work)
+
+        measure(bare, bare_port, "closed", 2, "warm-bare")
+        measure(api, api_port, "closed", 2, "warm-api")
+        bare_max = measure(bare, bare_port, "closed", seconds, "bare-max")
+        api_max = measure(api, api_port, "closed", seconds, "api-max")
+        bare_rate = measure(bare, bare_port, "open", seconds, "bare-rate")
+        api_rate = measure(api, api_port, "open", seconds, "api-rate")
+        print(
+            f"{'':<34} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'CPU ms/req':>9} {'pg ms':>7}"
+            f" {'requests':>8} [status:count]"
+        )
         print(_row("bare Litestar route, max", bare_max))
         print(_row("POST /webhooks/whatsapp, max", api_max))
         print(_row(f"bare Litestar route, {rate:.0f} req/s", bare_rate))
