@@ -1,0 +1,313 @@
+"""Event backbone: committed-to-delivered throughput and commit-to-subscriber latency, with RabbitMQ and
+in embedded mode (in-process transport).
+
+Run: uv run python bench/events.py [--events 20000] [--rate 500] [--seconds 10]
+
+Set-up, as deployed: an embedded PostgreSQL 18 with its default durability (fsync and synchronous
+commit on); a producer process plays the API (each transaction stores its events in the outbox and
+commits); worker processes run `worker_services` exactly as `metachat worker` does: the relay (woken by
+LISTEN/NOTIFY) and one topic subscriber registered like any worker event consumer (on RabbitMQ a
+FastStream consumer with prefetch 256 and a manual ack per message; in embedded mode the in-process
+queue). Latency runs from the producer's commit returning to the subscriber's handler starting, on the
+same wall clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import attrs
+from dishka import AsyncContainer
+
+from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
+from adapters.postgres import migrations
+from adapters.postgres.embedded import start_embedded_postgres
+from adapters.postgres.engine import make_engine
+from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
+from adapters.rabbitmq.topology import RabbitTopology
+from application.auth import Principal
+from application.tenants.create_tenant import CreateTenant, CreateTenantInput
+from domain.common.ids import TenantId
+from domain.events import Event
+from domain.tenants.api_key import ALL_SCOPES
+from entrypoints.ioc.containers import make_worker_container
+from entrypoints.settings import EventSettings, Settings
+from entrypoints.worker.registry import WorkerHandlers
+from entrypoints.worker.runtime import worker_services
+
+RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+CONSUMER = "bench"
+
+
+def message_event(tenant_id: TenantId, conversation: int, number: int) -> Event:
+    return Event(
+        type="message.received",
+        tenant_id=tenant_id,
+        aggregate_key=f"conversation:{conversation}",
+        data={
+            "message_id": str(uuid.uuid4()),
+            "conversation_id": str(uuid.uuid4()),
+            "channel_id": str(uuid.uuid4()),
+            "contact_id": "34600111222",
+            "direction": "inbound",
+            "type": "text",
+            "text": f"Hello, I would like to know the opening hours of the shop (message {number})",
+            "provider_message_id": f"wamid.{uuid.uuid4().hex}",
+            "reply_to_provider_id": None,
+            "occurred_at": "2026-11-25T12:00:00+00:00",
+        },
+    )
+
+
+# --- the producer (a separate process, like the API) ---------------------------------------------------
+
+
+@attrs.frozen
+class ProducerJob:
+    database_url: str
+    secret_key: str
+    tenant_id: TenantId
+    count: int
+    # Events per transaction; 0 rate means "as fast as the producers go".
+    batch: int
+    rate: float
+    concurrency: int
+
+
+def produce(job: ProducerJob, results: Any) -> None:
+    results.put(asyncio.run(_produce(job)))
+
+
+async def _produce(job: ProducerJob) -> list[tuple[str, float]]:
+    engine = make_engine(job.database_url, pool_size=job.concurrency, max_overflow=0)
+    uow_factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(job.secret_key))
+    committed: list[tuple[str, float]] = []
+    transactions = job.count // job.batch
+    semaphore = asyncio.Semaphore(job.concurrency)
+
+    async def commit(index: int) -> None:
+        events = [message_event(job.tenant_id, index % 200, index * job.batch + n) for n in range(job.batch)]
+        async with semaphore, uow_factory(job.tenant_id) as uow:
+            await uow.outbox.add(events)
+            await uow.commit()
+        done = time.time()
+        committed.extend((str(event.id), done) for event in events)
+
+    # Warm the pool so connection set-up is not counted as latency.
+    await asyncio.gather(*(_touch(uow_factory, job.tenant_id) for _ in range(job.concurrency)))
+    started = time.perf_counter()
+    pending: list[asyncio.Task[None]] = []
+    for index in range(transactions):
+        if job.rate:
+            delay = started + index * job.batch / job.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        pending.append(asyncio.create_task(commit(index)))
+        if len(pending) >= 4 * job.concurrency:
+            await asyncio.gather(*pending)
+            pending = []
+    await asyncio.gather(*pending)
+    await engine.dispose()
+    return committed
+
+
+async def _touch(uow_factory: PostgresUnitOfWorkFactory, tenant_id: TenantId) -> None:
+    async with uow_factory(tenant_id) as uow:
+        await uow.tenants.get(tenant_id)
+
+
+def run_producer(job: ProducerJob) -> list[tuple[str, float]]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=produce, args=(job, results))
+    process.start()
+    committed: list[tuple[str, float]] = results.get()
+    process.join()
+    return committed
+
+
+# --- the workers (one process each, like `metachat worker`) ---------------------------------------------
+
+
+@attrs.frozen
+class WorkerChannels:
+    ready: Any
+    stop: Any
+    arrived: Any
+    results: Any
+
+
+def work(settings: Settings, channels: WorkerChannels) -> None:
+    asyncio.run(_work(settings, channels))
+
+
+async def _work(settings: Settings, channels: WorkerChannels) -> None:
+    arrivals: dict[str, float] = {}
+    duplicates = 0
+    handlers = WorkerHandlers()
+
+    async def arrived(request: AsyncContainer, event: Event) -> None:
+        nonlocal duplicates
+        key = str(event.id)
+        if key in arrivals:
+            duplicates += 1
+            return
+        arrivals[key] = time.time()
+        with channels.arrived.get_lock():
+            channels.arrived.value += 1
+
+    # Order does not matter to this subscriber, so it takes 256 messages at a time.
+    handlers.events.subscribe(CONSUMER, ["*.message.received"], arrived, prefetch=256)
+    container = make_worker_container(settings, handlers=handlers)
+    try:
+        async with worker_services(container, settings):
+            channels.ready.release()
+            # A multiprocessing event: waited for in a thread so the loop keeps serving the worker.
+            await asyncio.to_thread(channels.stop.wait)
+    finally:
+        await container.close()
+    channels.results.put((arrivals, duplicates))
+
+
+@attrs.frozen
+class Figures:
+    events: int
+    seconds: float
+    producer_rate: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def figures(committed: list[tuple[str, float]], arrivals: dict[str, float]) -> Figures:
+    commits = dict(committed)
+    latencies = sorted((arrivals[key] - commits[key]) * 1000 for key in commits)
+    first_commit, last_commit = min(commits.values()), max(commits.values())
+    return Figures(
+        events=len(commits),
+        seconds=max(arrivals[key] for key in commits) - first_commit,
+        producer_rate=len(commits) / max(last_commit - first_commit, 1e-9),
+        p50_ms=statistics.median(latencies),
+        p99_ms=latencies[max(int(len(latencies) * 0.99) - 1, 0)],
+        max_ms=latencies[-1],
+    )
+
+
+async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argparse.Namespace) -> None:
+    rabbit = label == "rabbitmq"
+    settings = attrs.evolve(
+        base,
+        rabbitmq_url=RABBITMQ_URL if rabbit else None,
+        events=EventSettings(namespace=f"bench{uuid.uuid4().hex[:8]}"),
+    )
+    assert settings.database_url is not None
+    assert settings.secret_key is not None
+    common = {"database_url": settings.database_url, "secret_key": settings.secret_key, "tenant_id": tenant_id}
+    jobs = {
+        "throughput, 10 events per transaction": ProducerJob(
+            **common, count=args.events, batch=10, rate=0, concurrency=16
+        ),
+        "throughput, 1 event per transaction": ProducerJob(
+            **common, count=args.events // 2, batch=1, rate=0, concurrency=32
+        ),
+        f"latency at {args.rate} events/s, 1 event per transaction": ProducerJob(
+            **common, count=args.rate * args.seconds, batch=1, rate=args.rate, concurrency=32
+        ),
+    }
+    context = multiprocessing.get_context("spawn")
+    channels = WorkerChannels(context.Semaphore(0), context.Event(), context.Value("l", 0), context.Queue())
+    # Two worker processes on RabbitMQ, as two `metachat worker` replicas (relays share the outbox, the
+    # consumers share the queue); embedded mode is one process by definition.
+    workers = [context.Process(target=work, args=(settings, channels)) for _ in range(2 if rabbit else 1)]
+    for process in workers:
+        process.start()
+    for _ in workers:
+        await asyncio.to_thread(channels.ready.acquire)
+    results: dict[str, tuple[list[tuple[str, float]], float]] = {}
+    expected = 0
+    try:
+        for name, job in jobs.items():
+            started = time.monotonic()
+            committed = await asyncio.to_thread(run_producer, job)
+            expected += len(committed)
+            while channels.arrived.value < expected:
+                if time.monotonic() - started > 300:
+                    raise TimeoutError(f"{label}: only {channels.arrived.value} of {expected} events arrived")
+                await asyncio.sleep(0.01)
+            results[name] = (committed, started)
+    finally:
+        channels.stop.set()
+        arrivals: dict[str, float] = {}
+        duplicates = 0
+        for _ in workers:
+            worker_arrivals, worker_duplicates = await asyncio.to_thread(channels.results.get)
+            duplicates += worker_duplicates
+            for key, moment in worker_arrivals.items():
+                if key in arrivals:
+                    duplicates += 1
+                arrivals[key] = min(moment, arrivals.get(key, moment))
+        for process in workers:
+            process.join()
+        if rabbit:
+            await delete_topology(settings)
+    print(f"\n[{label}] {len(workers)} worker process(es); duplicates seen by the subscriber: {duplicates}")
+    for name, (committed, _) in results.items():
+        measured = figures(committed, arrivals)
+        print(
+            f"  {name}: {measured.events} events delivered in {measured.seconds:.2f} s"
+            f" = {measured.events / measured.seconds:,.0f} events/s"
+            f" (producer committed {measured.producer_rate:,.0f}/s);"
+            f" commit->subscriber p50 {measured.p50_ms:.1f} ms, p99 {measured.p99_ms:.1f} ms,"
+            f" max {measured.max_ms:.1f} ms"
+        )
+
+
+async def delete_topology(settings: Settings) -> None:
+    topology = RabbitTopology(namespace=settings.events.namespace, task_partitions=settings.events.task_partitions)
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        for partition in range(topology.task_partitions):
+            await channel.queue_delete(topology.task_queue(partition).name)
+        for queue in (topology.dead_task_queue, topology.dead_event_queue, topology.event_queue(CONSUMER)):
+            await channel.queue_delete(queue.name)
+        for exchange in (topology.events_exchange, topology.tasks_exchange, topology.dead_exchange):
+            await channel.exchange_delete(exchange.name)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f} (other work skews results)")
+    with tempfile.TemporaryDirectory() as data_dir:
+        database = await start_embedded_postgres(Path(data_dir) / "postgres")
+        try:
+            await migrations.upgrade(database.url)
+            base = Settings(data_dir=Path(data_dir), database_url=database.url, secret_key=generate_encoded_key())
+            container = make_worker_container(base)
+            async with container() as request:
+                tenant = await (await request.get(CreateTenant)).execute(
+                    CreateTenantInput(actor=Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES), name="Bench")
+                )
+            await container.close()
+            for label in ("rabbitmq", "embedded"):
+                await bench_mode(label, base, tenant.id, args)
+        finally:
+            database.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
