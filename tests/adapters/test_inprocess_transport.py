@@ -100,3 +100,27 @@ async def test_tasks_with_one_ordering_key_run_one_at_a_time_in_order() -> None:
         await queue.stop()
     assert order == {"a": list(range(20)), "b": list(range(20))}
     assert overlap == []
+
+
+async def test_a_consumer_finishing_after_the_publisher_gave_up_keeps_running() -> None:
+    bus = InProcessEventBus()
+    release = asyncio.Event()
+    handled: list[int] = []
+
+    async def slow(received: Event) -> None:
+        await release.wait()
+        handled.append(received.data["n"])
+
+    bus.subscribe("slow", ["#"], slow)
+    await bus.start()
+    try:
+        publishing = asyncio.create_task(bus.publish([event("message.received", 1)]))
+        await asyncio.sleep(0.01)
+        publishing.cancel()  # the relay shutting down mid-publish
+        release.set()
+        await asyncio.sleep(0.01)
+        async with asyncio.timeout(2):
+            await bus.publish([event("message.received", 2)])
+    finally:
+        await bus.stop()
+    assert handled == [1, 2]

@@ -138,9 +138,12 @@ async def _drain(
             raise
         except Exception as error:
             # Not settled: the relay leaves the outbox row pending and offers it again later.
-            settled.set_exception(error)
+            if not settled.done():
+                settled.set_exception(error)
         else:
-            settled.set_result(None)
+            # The publisher may have stopped waiting meanwhile (shutdown); then nobody needs the answer.
+            if not settled.done():
+                settled.set_result(None)
 
 
 async def _all_settled(futures: list[asyncio.Future[None]]) -> None:
