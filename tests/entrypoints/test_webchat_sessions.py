@@ -185,6 +185,11 @@ async def test_versioned_files_are_cached_for_a_year(assets_client: Client) -> N
     assert script.status_code == 200
     assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert frame.headers["content-type"].startswith("text/html")
+    # The frame may run only its own script and connect only to the platform.
+    policy = frame.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "connect-src 'self'" in policy
+    assert "content-security-policy" not in script.headers
 
 
 @pytest.mark.parametrize(

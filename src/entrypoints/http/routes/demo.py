@@ -58,7 +58,9 @@ def server_origins(host: str, port: int) -> tuple[str, ...]:
 
 
 def snippet(base_url: str, widget_id: str) -> str:
-    return f'<script src="{base_url}/widget/loader.js" data-widget-id="{widget_id}" async></script>'
+    # The base URL comes from the request's Host header: escaped, it cannot leave the attribute.
+    source = html.escape(f"{base_url}/widget/loader.js", quote=True)
+    return f'<script src="{source}" data-widget-id="{html.escape(widget_id, quote=True)}" async></script>'
 
 
 def demo_page(widget_id: str) -> HTTPRouteHandler:

@@ -21,6 +21,12 @@ SESSIONS_PATH = "/api/webchat/sessions"
 SOCKET_PATH = "/ws/webchat"
 # A page load asks once, then refreshes every ~12 minutes; this leaves room for many visitors behind one NAT.
 SESSIONS_PER_MINUTE_PER_IP = 60
+# The chat frame runs only its own script and talks only to the platform: a message that slipped markup
+# past the renderer still could not run or send anything anywhere. Any site may frame it.
+FRAME_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "img-src https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors *"
+)
 
 
 def _cors(origin: str | None) -> dict[str, str]:
@@ -81,7 +87,9 @@ async def widget_file(
 def _serve(request: Request[Any, Any, Any], asset: WidgetAsset | None) -> Response[Any]:
     if asset is None:
         return error_response(HTTP_404_NOT_FOUND, "not_found", "no such widget file")
-    headers = {"Cache-Control": asset.cache_control, "ETag": asset.etag}
+    headers = {"Cache-Control": asset.cache_control, "ETag": asset.etag, "X-Content-Type-Options": "nosniff"}
+    if asset.media_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = FRAME_POLICY
     if request.headers.get("if-none-match") == asset.etag:
         return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
