@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import http.server
 import json
 import os
 import socket
 import sys
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +273,63 @@ async def test_answers_render_markdown_lite_safely_and_the_widget_works_by_keybo
     await launcher.wait_for()
     assert await launcher.evaluate("element => element === document.activeElement")
     assert await launcher.get_attribute("aria-expanded") == "false"
+
+
+@pytest.fixture
+def tenant_site(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """Another origin serving plain files: the tenant's own website."""
+    root = tmp_path / "site"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+async def test_the_snippet_works_on_an_allowed_site_and_stays_away_from_others(
+    platform: str, browser: Browser, tenant_site: tuple[Path, int]
+) -> None:
+    root, port = tenant_site
+    allowed = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=platform, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:
+        tenant = (await api.post("/api/tenants", json={"name": "Outfitters"})).json()
+        channel = await api.post(
+            f"/api/tenants/{tenant['id']}/channels",
+            json={
+                "kind": "webchat",
+                "name": "Website",
+                "config": {"allowed_origins": [allowed], "title": "Outfitters", "position": "left"},
+            },
+        )
+    widget_id = channel.json()["config"]["widget_id"]
+    snippet = f'<script src="{platform}/widget/loader.js" data-widget-id="{widget_id}" async></script>'
+    _write_page(root / "index.html", f"<h1>Outfitters</h1>{snippet}")
+
+    page = await browser.new_page(viewport={"width": 1000, "height": 700})
+    await page.goto(f"{allowed}/index.html")
+    await page.locator(FRAME).wait_for(state="visible")
+    box = await page.locator(FRAME).bounding_box()
+    assert box is not None
+    assert box["x"] < 100  # position: left
+    widget = page.frame_locator(FRAME)
+    await widget.get_by_role("button", name="Open chat: Outfitters").click()
+    await widget.get_by_label("Your message").fill("hello from the shop's own site")
+    await widget.get_by_label("Your message").press("Enter")
+    await widget.locator(".msg.visitor:not(.pending)", has_text="hello from the shop's own site").wait_for()
+
+    # The same page on an origin the channel does not list: the session is refused, nothing shows.
+    stranger = await browser.new_page()
+    warnings: list[str] = []
+    stranger.on("console", lambda message: warnings.append(message.text))
+    await stranger.goto(f"http://localhost:{port}/index.html")
+    await stranger.wait_for_function("() => document.querySelector('iframe') !== null")
+    await stranger.wait_for_timeout(1500)
+    assert not await stranger.locator(FRAME).is_visible()
+    assert any("not available on this site (403)" in warning for warning in warnings), warnings
+
+
+def _write_page(path: Path, body: str) -> None:
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'></head><body>{body}</body></html>")

@@ -66,7 +66,9 @@ async def test_a_site_not_on_the_allow_list_is_refused(client: Client, origin: s
 
     assert response.status_code == 403
     assert response.json()["error"]["details"]["reason"] == "origin"
-    assert "access-control-allow-origin" not in response.headers
+    # The page may read the refusal (the loader then stops), but gets no token.
+    assert response.headers.get("access-control-allow-origin") == origin
+    assert "token" not in response.json()
 
 
 async def test_a_channel_allowing_every_site_accepts_any_origin(client: Client) -> None:
@@ -137,6 +139,7 @@ async def test_sessions_are_rate_limited_per_address(client: Client, app: Litest
     assert statuses[-1] == 429
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) > 0
+    assert limited.json()["error"]["code"] == "rate_limited"
 
 
 # --- the built widget ------------------------------------------------------------------------------

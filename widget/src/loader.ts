@@ -89,6 +89,11 @@ const Z_TOP = "2147483000";
         console.warn(`metachat: widget ${widgetId} is not available on this site (${response.status})`);
         return;
       }
+      if (response.status === 429) {
+        const wait = Number(response.headers.get("retry-after")) || 30;
+        refreshTimer = window.setTimeout(startSession, wait * 1000);
+        return;
+      }
       if (!response.ok) throw new Error(String(response.status));
       session = (await response.json()) as Session;
       failures = 0;
@@ -100,7 +105,7 @@ const Z_TOP = "2147483000";
       const lifetime = Date.parse(session.expiresAt) - Date.now();
       refreshTimer = window.setTimeout(startSession, Math.max(lifetime * 0.8, 5000));
     } catch {
-      // Unreachable or rate limited (or the browser hid a CORS refusal): try again, less often each time.
+      // Unreachable or failing: try again, less often each time.
       failures += 1;
       refreshTimer = window.setTimeout(startSession, Math.min(2000 * 2 ** failures, 60000));
     }

@@ -11,6 +11,7 @@ from litestar.enums import HttpMethod
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED, HTTP_404_NOT_FOUND
 
+from application.errors import Forbidden, NotFound, RateLimited
 from application.webchat.start_session import StartWebChatSession, StartWebChatSessionInput
 from entrypoints.http.errors import error_response
 from entrypoints.http.schemas.webchat import StartWebChatSessionBody, WebChatSessionResponse
@@ -27,6 +28,9 @@ FRAME_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; "
     "img-src https: http: data:; base-uri 'none'; form-action 'none'; frame-ancestors *"
 )
+
+
+_REFUSALS: dict[type[Exception], int] = {Forbidden: 403, NotFound: 404, RateLimited: 429}
 
 
 def _cors(origin: str | None) -> dict[str, str]:
@@ -57,14 +61,21 @@ async def start_webchat_session(
     request: Request[Any, Any, Any],
     data: JSONBody[StartWebChatSessionBody],
     use_case: FromDishka[StartWebChatSession],
-) -> Response[WebChatSessionResponse]:
+) -> Response[Any]:
     """Checks the page's Origin against the widget's allowed origins and returns a token for
     `/ws/webchat?token=…`, valid for 15 minutes; ask again (with the same visitorId) before it expires."""
-    await limit_public(request, "webchat-sessions", SESSIONS_PER_MINUTE_PER_IP)
     origin = request.headers.get("origin")
-    view = await use_case.execute(
-        StartWebChatSessionInput(widget_id=data.widget_id, origin=origin, visitor_id=data.visitor_id)
-    )
+    try:
+        await limit_public(request, "webchat-sessions", SESSIONS_PER_MINUTE_PER_IP)
+        view = await use_case.execute(
+            StartWebChatSessionInput(widget_id=data.widget_id, origin=origin, visitor_id=data.visitor_id)
+        )
+    except (Forbidden, NotFound, RateLimited) as error:
+        # Readable by the page, so the loader stops (or waits) instead of retrying blindly.
+        status, headers = _REFUSALS[type(error)], _cors(origin)
+        if isinstance(error, RateLimited):
+            headers["Retry-After"] = str(error.retry_after_seconds)
+        return error_response(status, error.code, error.message, error.details, headers)
     return Response(
         WebChatSessionResponse.of(view, SOCKET_PATH),
         status_code=200,
