@@ -92,7 +92,8 @@ class _Turn:
     tenant: Tenant
     conversation: Conversation
     channel: Channel
-    trigger: Message
+    # The message whose task this is (it may have been answered already, by a merged turn).
+    trigger_id: MessageId
     split: TurnSplit
     tenant_tools: tuple[TenantTool, ...]
     # Chosen up front: streamed pieces of the answer and the stored reply carry the same id.
@@ -153,7 +154,7 @@ class HandleConversationTurn:
         if isinstance(loaded, ConversationTurnResult):
             return loaded
         turn = loaded
-        if turn.trigger.id not in {message.id for message in turn.split.inputs}:
+        if turn.trigger_id not in {message.id for message in turn.split.inputs}:
             await self._give_up_unconfirmed(turn)
             return ConversationTurnResult(TurnOutcome.ALREADY_ANSWERED)
         if not turn.channel.active:
@@ -185,19 +186,19 @@ class HandleConversationTurn:
         async with self._uow_factory(data.tenant_id) as uow:
             tenant = await uow.tenants.get(data.tenant_id)
             conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
-            trigger = await uow.messages.get(data.tenant_id, data.message_id)
-            if tenant is None or conversation is None or trigger is None:
+            if tenant is None or conversation is None:
                 return ConversationTurnResult(TurnOutcome.NOT_FOUND)
             channel = await uow.channels.get(data.tenant_id, conversation.channel_id)
             if channel is None:
                 return ConversationTurnResult(TurnOutcome.CHANNEL_INACTIVE)
             timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)
             tools = await uow.tenant_tools.list(data.tenant_id, only_active=True)
-        return _Turn(tenant, conversation, channel, trigger, split_turn(timeline), tuple(tools))
+        # A message older than the window has long been answered (or merged into a later turn).
+        return _Turn(tenant, conversation, channel, data.message_id, split_turn(timeline), tuple(tools))
 
     async def _give_up_unconfirmed(self, turn: _Turn) -> None:
         """A reply claimed for this message but never confirmed sent: its worker died mid-send."""
-        stuck = [reply for reply in turn.split.unconfirmed if answers(reply, turn.trigger.id)]
+        stuck = [reply for reply in turn.split.unconfirmed if answers(reply, turn.trigger_id)]
         if not stuck:
             return
         async with self._uow_factory(turn.tenant.id) as uow:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.postgres.repositories.conversations import PostgresConversationRepository
+from adapters.postgres.repositories.conversations import _to_conversation
 from adapters.postgres.repositories.messages import _to_message
 from adapters.postgres.tables import conversations, messages, outbound_sends, tool_calls
 from domain.common.ids import ConversationId, MessageId, TenantId
@@ -24,14 +23,14 @@ class PostgresTurnRepository:
         self._connection = connection
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
-        locked = await self._connection.scalar(
-            sa.select(conversations.c.id)
-            .where(conversations.c.tenant_id == tenant_id, conversations.c.id == conversation_id)
-            .with_for_update()
-        )
-        if locked is None:
-            return None
-        return await PostgresConversationRepository(self._connection).get(tenant_id, conversation_id)
+        row = (
+            await self._connection.execute(
+                conversations.select()
+                .where(conversations.c.tenant_id == tenant_id, conversations.c.id == conversation_id)
+                .with_for_update()
+            )
+        ).one_or_none()
+        return None if row is None else _to_conversation(row._mapping)
 
     async def recent_messages(self, tenant_id: TenantId, conversation_id: ConversationId, limit: int) -> list[Message]:
         rows = await self._connection.execute(
