@@ -1,0 +1,378 @@
+"""The whole pipeline under load: signed WhatsApp webhook → API → inbox → worker (RabbitMQ) → conversation
+turn (retrieval, a zero-latency scripted LLM) → reply at the fake Graph API.
+
+Run: uv run python bench/pipeline.py [--seconds 20] [--max-rate 300] [--rate 100] [--partitions 8] [--workers 1]
+
+What it does, all on this machine (loopback only):
+1. starts an embedded PostgreSQL (pgserver), migrates it; RabbitMQ is the machine's (a throwaway namespace);
+2. in this process: the fake Graph API and a fake OpenAI server whose chat model answers at once
+   ("You said: …", no tool call; --tool-round makes it search the knowledge base first, then answer);
+3. starts `metachat api` and `metachat worker` (--workers of them) as separate processes (OPENAI_BASE_URL →
+   the fake);
+4. creates a tenant with one WhatsApp channel through the API;
+5. sends signed webhooks, one text message each, every message from its own contact (so no two are merged
+   into one turn), from a raw-asyncio HTTP/1.1 client with 32 keep-alive connections:
+   - throughput: open loop at --max-rate for --seconds; replies per second while they arrive;
+   - latency: open loop at --rate for --seconds; webhook POST (scheduled time, no coordinated omission)
+     to the fake Graph API receiving the reply, p50/p99;
+6. checks that every message got exactly one reply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fakes.graph_api import FakeGraphApi, RecordedRequest
+from tests.fakes.openai_server import ChatScript, FakeOpenAIServer, ScriptedTurn
+
+APP_SECRET = "bench-app-secret"
+ADMIN_KEY = "bench-admin-" + uuid.uuid4().hex
+PHONE_NUMBER_ID = "106540352242922"
+CONNECTIONS = 32
+
+
+class DirectChat(ChatScript):
+    """Zero-latency model: answers the user's words back, at once; with `tool_round`, it first asks for
+    one knowledge search and answers after the result."""
+
+    def __init__(self, *, tool_round: bool) -> None:
+        super().__init__()
+        self.tool_round = tool_round
+
+    def next_turn(self, payload: dict[str, Any]) -> ScriptedTurn:
+        messages = payload.get("messages", [])
+        question = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+        if self.tool_round and messages and messages[-1].get("role") == "user":
+            return ScriptedTurn.call("search_knowledge_base", query=str(question)[:200])
+        return ScriptedTurn(text=f"You said: {question}")
+
+
+class StampedRequests(list[RecordedRequest]):
+    """The fake Graph API's request log, with the moment each request arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived_at: list[float] = []
+
+    def append(self, request: RecordedRequest) -> None:
+        self.arrived_at.append(time.monotonic())
+        super().append(request)
+
+
+class Replies:
+    """Reply arrival times at the fake Graph API, by the message tag they echo."""
+
+    def __init__(self, graph: FakeGraphApi) -> None:
+        self.log = StampedRequests()
+        graph.requests = self.log
+        self.seen = 0
+        self.arrived: dict[str, list[float]] = {}
+
+    def collect(self) -> None:
+        end = len(self.log)
+        for index in range(self.seen, end):
+            tag = _tag(self.log[index])
+            if tag is not None:
+                self.arrived.setdefault(tag, []).append(self.log.arrived_at[index])
+        self.seen = end
+
+
+def _tag(request: RecordedRequest) -> str | None:
+    if request.method != "POST" or not request.path.endswith("/messages"):
+        return None
+    body = request.json
+    if body.get("type") != "text":
+        return None
+    text = str(body["text"]["body"])
+    start = text.find("[m:")
+    return text[start + 3 : text.find("]", start)] if start >= 0 else None
+
+
+def _webhook(port: int, tag: str, contact: str) -> bytes:
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+                            "contacts": [{"profile": {"name": "Zoë"}, "wa_id": contact}],
+                            "messages": [
+                                {
+                                    "from": contact,
+                                    "id": f"wamid.bench.{tag}",
+                                    "timestamp": str(int(time.time())),
+                                    "type": "text",
+                                    "text": {"body": f"Where is my order? [m:{tag}]"},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    head = (
+        f"POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"X-Hub-Signature-256: sha256={digest}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _read_status(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next((int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length:")), 0)
+    if length:
+        await reader.readexactly(length)
+    return int(lines[0].split(b" ")[1])
+
+
+async def _drive(port: int, run: str, rate: float, seconds: float) -> dict[str, float]:
+    """Send rate * seconds webhooks on schedule; return each message's scheduled send time by tag."""
+    count = int(rate * seconds)
+    queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+    scheduled: dict[str, float] = {}
+    failures = Counter[int]()
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while (item := await queue.get()) is not None:
+                writer.write(item[1])
+                status = await _read_status(reader)
+                if status != 200:
+                    failures[status] += 1
+        finally:
+            writer.close()
+
+    senders = [asyncio.create_task(connection()) for _ in range(CONNECTIONS)]
+    started = time.monotonic()
+    for index in range(count):
+        at = started + index / rate
+        delay = at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tag = f"{run}-{index}"
+        # Every message from its own contact: one turn per message, none merged with another.
+        contact = f"1{abs(hash(tag)) % 10**10:010d}"
+        scheduled[tag] = at
+        queue.put_nowait((tag, _webhook(port, tag, contact)))
+    for _ in senders:
+        queue.put_nowait(None)
+    await asyncio.gather(*senders)
+    if failures:
+        print(f"  webhook POSTs not acknowledged: {dict(failures)}")
+    return scheduled
+
+
+async def _await_replies(replies: Replies, tags: dict[str, float], patience: float) -> None:
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        replies.collect()
+        if all(tag in replies.arrived for tag in tags):
+            return
+        await asyncio.sleep(0.05)
+    replies.collect()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share) - 1)]
+
+
+def _report(name: str, scheduled: dict[str, float], replies: Replies) -> dict[str, float]:
+    answered = {tag: replies.arrived[tag] for tag in scheduled if tag in replies.arrived}
+    latencies = [(times[0] - scheduled[tag]) * 1000 for tag, times in answered.items()]
+    duplicates = sum(1 for times in answered.values() if len(times) > 1)
+    missing = len(scheduled) - len(answered)
+    first_send = min(scheduled.values())
+    last_reply = max(times[0] for times in answered.values()) if answered else first_send
+    throughput = len(answered) / (last_reply - first_send) if answered else 0.0
+    result = {
+        "messages": float(len(scheduled)),
+        "throughput": throughput,
+        "p50": statistics.median(latencies) if latencies else float("nan"),
+        "p99": _percentile(latencies, 0.99) if latencies else float("nan"),
+        "max": max(latencies) if latencies else float("nan"),
+    }
+    print(
+        f"{name:<30} {len(scheduled):>8} {throughput:>10.1f} {result['p50']:>9.1f} {result['p99']:>9.1f}"
+        f" {result['max']:>9.1f}   replied once: {len(answered) - duplicates}, twice+: {duplicates}, none: {missing}"
+    )
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _wait_healthy(port: int, patience: float = 90.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + patience
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                response = await client.get(f"http://127.0.0.1:{port}/api/health")
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+    raise RuntimeError("the API did not become healthy")
+
+
+async def _setup_tenant(port: int) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    ) as client:
+        tenant = (await client.post("/api/tenants", json={"name": "Bench", "settings": {}})).json()
+        response = await client.post(
+            f"/api/tenants/{tenant['id']}/channels",
+            json={
+                "kind": "whatsapp",
+                "name": "Bench line",
+                "config": {"phone_number_id": PHONE_NUMBER_ID, "send_rate_per_second": 1000},
+                "secrets": {"access_token": "EAAG-test-token"},
+            },
+        )
+        response.raise_for_status()
+
+
+async def _delete_namespace(rabbitmq_url: str, namespace: str, partitions: int) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        for index in range(partitions):
+            await channel.queue_delete(f"{namespace}.tasks.{index}")
+        for name in (f"{namespace}.tasks.dead", f"{namespace}.events.dead"):
+            await channel.queue_delete(name)
+        for exchange in (f"{namespace}.events", f"{namespace}.tasks", f"{namespace}.dead"):
+            await channel.exchange_delete(exchange)
+
+
+async def orchestrate(options: argparse.Namespace) -> None:
+    import pgserver
+
+    from adapters.crypto.aes_gcm import generate_encoded_key
+    from adapters.postgres import migrations
+
+    work = Path(tempfile.mkdtemp(prefix="metachat-pipeline-"))
+    server = pgserver.get_server(work / "pg", cleanup_mode="delete")
+    server.psql("CREATE DATABASE metachat;")
+    database_url = server.get_uri("metachat")
+    await migrations.upgrade(database_url)
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    processes: list[asyncio.subprocess.Process] = []
+    async with FakeGraphApi() as graph, FakeOpenAIServer() as llm:
+        llm.chat = DirectChat(tool_round=options.tool_round)
+        port = _free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "RABBITMQ_URL": options.rabbitmq_url,
+            "RABBITMQ_NAMESPACE": namespace,
+            "TASK_PARTITIONS": str(options.partitions),
+            "METACHAT_SECRET_KEY": generate_encoded_key(),
+            "METACHAT_DATA_DIR": str(work),
+            "ADMIN_API_KEY": ADMIN_KEY,
+            "META_APP_SECRET": APP_SECRET,
+            "META_GRAPH_API_URL": graph.base_url,
+            "OPENAI_API_KEY": "bench-key",
+            "OPENAI_BASE_URL": llm.base_url,
+            "OPENAI_MODEL": "scripted",
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "WEBHOOK_RATE_LIMIT_PER_MINUTE": "10000000",
+            # Compile the code base once into a cache, not at every process start.
+            "PYTHONDONTWRITEBYTECODE": "",
+            "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "metachat-bench-pycache"),
+        }
+        try:
+            for role in ("api", *["worker"] * options.workers):
+                processes.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "entrypoints.cli.main", role, env=env, start_new_session=True
+                    )
+                )
+            await _wait_healthy(port)
+            await _setup_tenant(port)
+            replies = Replies(graph)
+            print(
+                f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; API: 1 process, worker:"
+                f" {options.workers} process(es);"
+                f" {options.partitions} task partitions; LLM: zero-latency scripted"
+                f"{' with one knowledge-search round' if options.tool_round else ''}\n"
+            )
+            warm = await _drive(port, "warm", 50, 4)
+            await _await_replies(replies, warm, 60)
+            print(f"{'':<30} {'messages':>8} {'msgs/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+            _report("warm-up, 50/s", warm, replies)
+            peak = await _drive(port, "peak", options.max_rate, options.seconds)
+            await _await_replies(replies, peak, 120)
+            peak_result = _report(f"throughput, offered {options.max_rate:.0f}/s", peak, replies)
+            await asyncio.sleep(2)
+            steady = await _drive(port, "steady", options.rate, options.seconds)
+            await _await_replies(replies, steady, 120)
+            steady_result = _report(f"latency, offered {options.rate:.0f}/s", steady, replies)
+            print(
+                f"\nsustained throughput {peak_result['throughput']:.0f} messages/s (goal >= 200);"
+                f" p99 at {options.rate:.0f}/s {steady_result['p99']:.0f} ms (goal < 250 ms)"
+            )
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGINT)
+            for process in processes:
+                try:
+                    await asyncio.wait_for(process.wait(), 15)
+                except TimeoutError:
+                    process.kill()
+            await _delete_namespace(options.rabbitmq_url, namespace, options.partitions)
+            server.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured run")
+    parser.add_argument("--max-rate", type=float, default=300.0, help="offered rate of the throughput run")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered rate of the latency run")
+    parser.add_argument("--partitions", type=int, default=8, help="TASK_PARTITIONS (parallel conversations)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--tool-round", action="store_true", help="the model searches once before answering")
+    parser.add_argument("--rabbitmq-url", default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    asyncio.run(orchestrate(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
