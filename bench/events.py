@@ -8,8 +8,9 @@ commit on); a producer process plays the API (each transaction stores its events
 commits); worker processes run `worker_services` exactly as `metachat worker` does: the relay (woken by
 LISTEN/NOTIFY) and one topic subscriber registered like any worker event consumer (on RabbitMQ a
 FastStream consumer with prefetch 256 and a manual ack per message; in embedded mode the in-process
-queue). Latency runs from the producer's commit returning to the subscriber's handler starting, on the
-same wall clock.
+queue). Latency runs from the producer sending COMMIT (so it includes the commit itself) to the
+subscriber's handler starting, on the same wall clock. A plain AMQP subscriber process shows what the
+backbone delivers to a consumer outside the platform.
 """
 
 from __future__ import annotations
@@ -99,9 +100,11 @@ async def _produce(job: ProducerJob) -> list[tuple[str, float]]:
         events = [message_event(job.tenant_id, index % 200, index * job.batch + n) for n in range(job.batch)]
         async with semaphore, uow_factory(job.tenant_id) as uow:
             await uow.outbox.add(events)
+            # Latency counts from the moment the commit is sent (it includes the commit itself): the
+            # relay may publish before this process even sees the commit return.
+            sent = time.time()
             await uow.commit()
-        done = time.time()
-        committed.extend((str(event.id), done) for event in events)
+        committed.extend((str(event.id), sent) for event in events)
 
     # Warm the pool so connection set-up is not counted as latency.
     await asyncio.gather(*(_touch(uow_factory, job.tenant_id) for _ in range(job.concurrency)))
@@ -147,27 +150,35 @@ class WorkerChannels:
     results: Any
 
 
-def work(settings: Settings, channels: WorkerChannels) -> None:
-    asyncio.run(_work(settings, channels))
+@attrs.define
+class Arrivals:
+    channels: WorkerChannels
+    at: dict[str, float] = attrs.field(factory=dict)
+    duplicates: int = 0
+
+    def record(self, key: str) -> None:
+        if key in self.at:
+            self.duplicates += 1
+            return
+        self.at[key] = time.time()
+        with self.channels.arrived.get_lock():
+            self.channels.arrived.value += 1
 
 
-async def _work(settings: Settings, channels: WorkerChannels) -> None:
-    arrivals: dict[str, float] = {}
-    duplicates = 0
+def work(settings: Settings, channels: WorkerChannels, with_subscriber: bool) -> None:
+    asyncio.run(_work(settings, channels, with_subscriber))
+
+
+async def _work(settings: Settings, channels: WorkerChannels, with_subscriber: bool) -> None:
+    arrivals = Arrivals(channels)
     handlers = WorkerHandlers()
 
     async def arrived(request: AsyncContainer, event: Event) -> None:
-        nonlocal duplicates
-        key = str(event.id)
-        if key in arrivals:
-            duplicates += 1
-            return
-        arrivals[key] = time.time()
-        with channels.arrived.get_lock():
-            channels.arrived.value += 1
+        arrivals.record(str(event.id))
 
-    # Order does not matter to this subscriber, so it takes 256 messages at a time.
-    handlers.events.subscribe(CONSUMER, ["*.message.received"], arrived, prefetch=256)
+    if with_subscriber:
+        # Order does not matter to this subscriber, so it takes 256 messages at a time.
+        handlers.events.subscribe(CONSUMER, ["*.message.received"], arrived, prefetch=256)
     container = make_worker_container(settings, handlers=handlers)
     try:
         async with worker_services(container, settings):
@@ -176,7 +187,38 @@ async def _work(settings: Settings, channels: WorkerChannels) -> None:
             await asyncio.to_thread(channels.stop.wait)
     finally:
         await container.close()
-    channels.results.put((arrivals, duplicates))
+    channels.results.put((arrivals.at, arrivals.duplicates))
+
+
+def subscribe_plain(settings: Settings, channels: WorkerChannels) -> None:
+    asyncio.run(_subscribe_plain(settings, channels))
+
+
+async def _subscribe_plain(settings: Settings, channels: WorkerChannels) -> None:
+    """A subscriber outside the platform (a tenant's system, another service): plain aio-pika on the
+    topic exchange, prefetch 256, one ack per message."""
+    arrivals = Arrivals(channels)
+    topology = RabbitTopology(namespace=settings.events.namespace)
+    connection = await aio_pika.connect_robust(RABBITMQ_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=256)
+        exchange = await channel.declare_exchange(
+            topology.events_exchange.name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(f"{settings.events.namespace}.plain", durable=True)
+        await queue.bind(exchange, routing_key="*.message.received")
+
+        async def arrived(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            arrivals.record(str(message.message_id))
+            await message.ack()
+
+        consumer_tag = await queue.consume(arrived)
+        channels.ready.release()
+        await asyncio.to_thread(channels.stop.wait)
+        await queue.cancel(consumer_tag)
+        await queue.delete(if_unused=False, if_empty=False)
+    channels.results.put((arrivals.at, arrivals.duplicates))
 
 
 @attrs.frozen
@@ -203,6 +245,55 @@ def figures(committed: list[tuple[str, float]], arrivals: dict[str, float]) -> F
     )
 
 
+async def run_scenario(
+    label: str, settings: Settings, jobs: dict[str, ProducerJob], *, workers: int, plain_subscriber: bool
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    channels = WorkerChannels(context.Semaphore(0), context.Event(), context.Value("l", 0), context.Queue())
+    processes = [context.Process(target=work, args=(settings, channels, not plain_subscriber)) for _ in range(workers)]
+    if plain_subscriber:
+        processes.append(context.Process(target=subscribe_plain, args=(settings, channels)))
+    for process in processes:
+        process.start()
+    for _ in processes:
+        await asyncio.to_thread(channels.ready.acquire)
+    results: dict[str, list[tuple[str, float]]] = {}
+    expected = 0
+    try:
+        for name, job in jobs.items():
+            started = time.monotonic()
+            committed = await asyncio.to_thread(run_producer, job)
+            expected += len(committed)
+            while channels.arrived.value < expected:
+                if time.monotonic() - started > 300:
+                    raise TimeoutError(f"{label}: only {channels.arrived.value} of {expected} events arrived")
+                await asyncio.sleep(0.01)
+            results[name] = committed
+    finally:
+        channels.stop.set()
+        arrivals: dict[str, float] = {}
+        duplicates = 0
+        for _ in processes:
+            process_arrivals, process_duplicates = await asyncio.to_thread(channels.results.get)
+            duplicates += process_duplicates
+            for key, moment in process_arrivals.items():
+                if key in arrivals:
+                    duplicates += 1
+                arrivals[key] = min(moment, arrivals.get(key, moment))
+        for process in processes:
+            process.join()
+    print(f"\n[{label}] duplicates seen by the subscriber: {duplicates}")
+    for name, committed in results.items():
+        measured = figures(committed, arrivals)
+        print(
+            f"  {name}: {measured.events} events delivered in {measured.seconds:.2f} s"
+            f" = {measured.events / measured.seconds:,.0f} events/s"
+            f" (producer committed {measured.producer_rate:,.0f}/s);"
+            f" commit->subscriber p50 {measured.p50_ms:.1f} ms, p99 {measured.p99_ms:.1f} ms,"
+            f" max {measured.max_ms:.1f} ms"
+        )
+
+
 async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argparse.Namespace) -> None:
     rabbit = label == "rabbitmq"
     settings = attrs.evolve(
@@ -224,52 +315,38 @@ async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argp
             **common, count=args.rate * args.seconds, batch=1, rate=args.rate, concurrency=32
         ),
     }
-    context = multiprocessing.get_context("spawn")
-    channels = WorkerChannels(context.Semaphore(0), context.Event(), context.Value("l", 0), context.Queue())
-    # Two worker processes on RabbitMQ, as two `metachat worker` replicas (relays share the outbox, the
-    # consumers share the queue); embedded mode is one process by definition.
-    workers = [context.Process(target=work, args=(settings, channels)) for _ in range(2 if rabbit else 1)]
-    for process in workers:
-        process.start()
-    for _ in workers:
-        await asyncio.to_thread(channels.ready.acquire)
-    results: dict[str, tuple[list[tuple[str, float]], float]] = {}
-    expected = 0
     try:
-        for name, job in jobs.items():
-            started = time.monotonic()
-            committed = await asyncio.to_thread(run_producer, job)
-            expected += len(committed)
-            while channels.arrived.value < expected:
-                if time.monotonic() - started > 300:
-                    raise TimeoutError(f"{label}: only {channels.arrived.value} of {expected} events arrived")
-                await asyncio.sleep(0.01)
-            results[name] = (committed, started)
+        if not rabbit:
+            # Embedded mode is one process by definition: relay and subscriber share it.
+            await run_scenario(
+                "embedded: relay + in-process subscriber, one process",
+                settings,
+                jobs,
+                workers=1,
+                plain_subscriber=False,
+            )
+            return
+        # Two `metachat worker` replicas: their relays share the outbox, their consumers the queue.
+        await run_scenario(
+            "rabbitmq: 2 worker processes, relay + worker event consumer (FastStream)",
+            settings,
+            jobs,
+            workers=2,
+            plain_subscriber=False,
+        )
+        await delete_topology(settings)
+        # A fresh namespace, so the worker consumer's queue no longer takes a copy of every event.
+        settings = attrs.evolve(settings, events=EventSettings(namespace=f"bench{uuid.uuid4().hex[:8]}"))
+        await run_scenario(
+            "rabbitmq: 1 worker process (relay only) + a plain AMQP subscriber process (aio-pika)",
+            settings,
+            dict(list(jobs.items())[:1]),
+            workers=1,
+            plain_subscriber=True,
+        )
     finally:
-        channels.stop.set()
-        arrivals: dict[str, float] = {}
-        duplicates = 0
-        for _ in workers:
-            worker_arrivals, worker_duplicates = await asyncio.to_thread(channels.results.get)
-            duplicates += worker_duplicates
-            for key, moment in worker_arrivals.items():
-                if key in arrivals:
-                    duplicates += 1
-                arrivals[key] = min(moment, arrivals.get(key, moment))
-        for process in workers:
-            process.join()
         if rabbit:
             await delete_topology(settings)
-    print(f"\n[{label}] {len(workers)} worker process(es); duplicates seen by the subscriber: {duplicates}")
-    for name, (committed, _) in results.items():
-        measured = figures(committed, arrivals)
-        print(
-            f"  {name}: {measured.events} events delivered in {measured.seconds:.2f} s"
-            f" = {measured.events / measured.seconds:,.0f} events/s"
-            f" (producer committed {measured.producer_rate:,.0f}/s);"
-            f" commit->subscriber p50 {measured.p50_ms:.1f} ms, p99 {measured.p99_ms:.1f} ms,"
-            f" max {measured.max_ms:.1f} ms"
-        )
 
 
 async def delete_topology(settings: Settings) -> None:
