@@ -34,7 +34,6 @@ class RelayLoop:
         self._wake = wake
         self._poll_seconds = poll_seconds
         self._min_backoff = min_backoff_seconds
-        self.relayed = 0
 
     async def run(self) -> None:
         backoff = self._min_backoff
@@ -64,5 +63,4 @@ class RelayLoop:
         async with self._container() as request:
             relay = await request.get(RelayOutbox)
             result = await relay.execute(RelayOutboxInput(kind=self._kind, limit=self._batch))
-        self.relayed += result.relayed
         return result.relayed
