@@ -28,8 +28,10 @@ from entrypoints.worker.registry import EventSubscription, WorkerHandlers
 
 logger = logging.getLogger(__name__)
 
-# A message put back because a dependency is down waits this long first, so it does not spin.
-REQUEUE_PAUSE_SECONDS = 1.0
+# A message put back because a dependency is down waits this long first, so it does not spin; with the
+# handler's own retries a requeue takes ~12 s, so a quorum queue's delivery limit (20) rides out minutes
+# of database outage before dead-lettering.
+REQUEUE_PAUSE_SECONDS = 5.0
 
 
 class RabbitWorkerTransport:
