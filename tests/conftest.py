@@ -39,30 +39,32 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield url
 
 
-@pytest.fixture(scope="session")
-async def template_database(postgres_admin_url: str) -> AsyncIterator[str]:
-    """Migrated once per session; each test clones it (CREATE DATABASE … TEMPLATE is a file copy)."""
-    name = f"metachat_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(postgres_admin_url))
+async def _admin_execute(admin_url: str, statement: str) -> None:
+    # A fresh connection each time: tests restart brokers and kill processes, and a session-long
+    # connection would be a needless casualty.
+    admin = await asyncpg.connect(_asyncpg_dsn(admin_url))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await migrations.upgrade(_with_database(postgres_admin_url, name))
-        yield name
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def template_database(postgres_admin_url: str) -> AsyncIterator[str]:
+    """Migrated once per session; each test clones it (CREATE DATABASE … TEMPLATE)."""
+    name = f"metachat_template_{uuid.uuid4().hex[:8]}"
+    await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
+    await migrations.upgrade(_with_database(postgres_admin_url, name))
+    yield name
+    await _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def database_url(postgres_admin_url: str, template_database: str) -> AsyncIterator[str]:
     name = f"metachat_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(postgres_admin_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        yield _with_database(postgres_admin_url, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    yield _with_database(postgres_admin_url, name)
+    await _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
