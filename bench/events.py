@@ -89,7 +89,7 @@ def produce(job: ProducerJob, results: Any) -> None:
     results.put(asyncio.run(_produce(job)))
 
 
-async def _produce(job: ProducerJob) -> list[tuple[str, float]]:
+async def _produce(job: ProducerJob) -> tuple[list[tuple[str, float]], float]:
     engine = make_engine(job.database_url, pool_size=job.concurrency, max_overflow=0)
     uow_factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(job.secret_key))
     committed: list[tuple[str, float]] = []
@@ -108,6 +108,7 @@ async def _produce(job: ProducerJob) -> list[tuple[str, float]]:
 
     # Warm the pool so connection set-up is not counted as latency.
     await asyncio.gather(*(_touch(uow_factory, job.tenant_id) for _ in range(job.concurrency)))
+    cpu_before = time.process_time()
     started = time.perf_counter()
     pending: list[asyncio.Task[None]] = []
     for index in range(transactions):
@@ -120,8 +121,9 @@ async def _produce(job: ProducerJob) -> list[tuple[str, float]]:
             await asyncio.gather(*pending)
             pending = []
     await asyncio.gather(*pending)
+    cpu = time.process_time() - cpu_before
     await engine.dispose()
-    return committed
+    return committed, cpu
 
 
 async def _touch(uow_factory: PostgresUnitOfWorkFactory, tenant_id: TenantId) -> None:
@@ -129,14 +131,63 @@ async def _touch(uow_factory: PostgresUnitOfWorkFactory, tenant_id: TenantId) ->
         await uow.tenants.get(tenant_id)
 
 
-def run_producer(job: ProducerJob) -> list[tuple[str, float]]:
+def run_producer(job: ProducerJob) -> tuple[list[tuple[str, float]], float]:
+    """The commits (event id, moment COMMIT was sent) and the producer's CPU seconds."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     process = context.Process(target=produce, args=(job, results))
     process.start()
-    committed: list[tuple[str, float]] = results.get()
+    committed, cpu = results.get()
     process.join()
-    return committed
+    return committed, cpu
+
+
+# --- CPU accounting: what one event costs, process by process -----------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int], *, with_reaped_children: bool = False) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if with_reaped_children:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime: backends that already exited
+    return total / CLOCK_TICKS
+
+
+def children_of(parent: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def postgres_cpu(data_dir: Path) -> float:
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    return cpu_seconds([postmaster], with_reaped_children=True) + cpu_seconds(children_of(postmaster))
+
+
+def rabbitmq_pids() -> list[int]:
+    return [
+        int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit() and b"beam.smp" in _cmdline(entry)
+    ]
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 # --- the workers (one process each, like `metachat worker`) ---------------------------------------------
@@ -245,8 +296,28 @@ def figures(committed: list[tuple[str, float]], arrivals: dict[str, float]) -> F
     )
 
 
+@attrs.frozen
+class CpuCost:
+    """CPU seconds spent while one job's events went from producer to subscriber, per component."""
+
+    workers: float
+    producer: float
+    postgres: float
+    rabbitmq: float
+
+    @property
+    def total(self) -> float:
+        return self.workers + self.producer + self.postgres + self.rabbitmq
+
+
 async def run_scenario(
-    label: str, settings: Settings, jobs: dict[str, ProducerJob], *, workers: int, plain_subscriber: bool
+    label: str,
+    settings: Settings,
+    jobs: dict[str, ProducerJob],
+    *,
+    workers: int,
+    plain_subscriber: bool,
+    postgres_dir: Path,
 ) -> None:
     context = multiprocessing.get_context("spawn")
     channels = WorkerChannels(context.Semaphore(0), context.Event(), context.Value("l", 0), context.Queue())
@@ -257,18 +328,34 @@ async def run_scenario(
         process.start()
     for _ in processes:
         await asyncio.to_thread(channels.ready.acquire)
-    results: dict[str, list[tuple[str, float]]] = {}
+    worker_pids = [process.pid for process in processes if process.pid is not None]
+    broker_pids = rabbitmq_pids() if settings.rabbitmq_url else []
+
+    def snapshot() -> tuple[float, float, float]:
+        return cpu_seconds(worker_pids), postgres_cpu(postgres_dir), cpu_seconds(broker_pids)
+
+    results: dict[str, tuple[list[tuple[str, float]], CpuCost]] = {}
     expected = 0
     try:
         for name, job in jobs.items():
             started = time.monotonic()
-            committed = await asyncio.to_thread(run_producer, job)
+            before = snapshot()
+            committed, producer_cpu = await asyncio.to_thread(run_producer, job)
             expected += len(committed)
             while channels.arrived.value < expected:
                 if time.monotonic() - started > 300:
                     raise TimeoutError(f"{label}: only {channels.arrived.value} of {expected} events arrived")
                 await asyncio.sleep(0.01)
-            results[name] = committed
+            after = snapshot()
+            results[name] = (
+                committed,
+                CpuCost(
+                    workers=after[0] - before[0],
+                    producer=producer_cpu,
+                    postgres=after[1] - before[1],
+                    rabbitmq=after[2] - before[2],
+                ),
+            )
     finally:
         channels.stop.set()
         arrivals: dict[str, float] = {}
@@ -283,18 +370,26 @@ async def run_scenario(
         for process in processes:
             process.join()
     print(f"\n[{label}] duplicates seen by the subscriber: {duplicates}")
-    for name, committed in results.items():
+    for name, (committed, cost) in results.items():
         measured = figures(committed, arrivals)
+        per_event = cost.total / measured.events * 1e6
         print(
             f"  {name}: {measured.events} events delivered in {measured.seconds:.2f} s"
             f" = {measured.events / measured.seconds:,.0f} events/s"
             f" (producer committed {measured.producer_rate:,.0f}/s);"
             f" commit->subscriber p50 {measured.p50_ms:.1f} ms, p99 {measured.p99_ms:.1f} ms,"
-            f" max {measured.max_ms:.1f} ms"
+            f" max {measured.max_ms:.1f} ms\n"
+            f"    CPU per event {per_event:.0f} µs (workers {cost.workers / measured.events * 1e6:.0f},"
+            f" producer {cost.producer / measured.events * 1e6:.0f},"
+            f" postgres {cost.postgres / measured.events * 1e6:.0f},"
+            f" rabbitmq {cost.rabbitmq / measured.events * 1e6:.0f})"
+            f" -> ceiling on 2 idle cores ~{2e6 / per_event:,.0f} events/s"
         )
 
 
-async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argparse.Namespace) -> None:
+async def bench_mode(
+    label: str, base: Settings, tenant_id: TenantId, args: argparse.Namespace, postgres_dir: Path
+) -> None:
     rabbit = label == "rabbitmq"
     settings = attrs.evolve(
         base,
@@ -324,6 +419,7 @@ async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argp
                 jobs,
                 workers=1,
                 plain_subscriber=False,
+                postgres_dir=postgres_dir,
             )
             return
         # Two `metachat worker` replicas: their relays share the outbox, their consumers the queue.
@@ -333,6 +429,7 @@ async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argp
             jobs,
             workers=2,
             plain_subscriber=False,
+            postgres_dir=postgres_dir,
         )
         await delete_topology(settings)
         # A fresh namespace, so the worker consumer's queue no longer takes a copy of every event.
@@ -343,6 +440,7 @@ async def bench_mode(label: str, base: Settings, tenant_id: TenantId, args: argp
             dict(list(jobs.items())[:1]),
             workers=1,
             plain_subscriber=True,
+            postgres_dir=postgres_dir,
         )
     finally:
         if rabbit:
@@ -381,7 +479,7 @@ async def main() -> None:
                 )
             await container.close()
             for label in ("rabbitmq", "embedded"):
-                await bench_mode(label, base, tenant.id, args)
+                await bench_mode(label, base, tenant.id, args, database.data_dir)
         finally:
             database.stop()
 

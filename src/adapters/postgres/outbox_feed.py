@@ -15,7 +15,7 @@ from adapters.postgres.tables import dead_letters
 from application.ports.events import DeadLetter, OutboxKind
 from application.ports.security import SecretCipher
 from application.ports.tasks import Task
-from domain.common.ids import new_id
+from domain.common.ids import TenantId, new_id
 from domain.events import Event
 
 _PLATFORM_SCOPE = sa.text(
@@ -43,7 +43,10 @@ _CLAIM = sa.text(
       SELECT tenant_id, id, seq FROM candidates
       WHERE pg_try_advisory_xact_lock(:lock_space, hashtext(aggregate_key))
     )
-    SELECT o.tenant_id, o.id, o.aggregate_key, o.payload::text AS payload, o.correlation_id
+    SELECT o.tenant_id, o.id, o.aggregate_key, o.payload::text AS payload, o.correlation_id,
+      EXISTS (
+        SELECT 1 FROM webhook_subscriptions s WHERE s.tenant_id = o.tenant_id AND s.active
+      ) AS tenant_has_webhooks
     FROM outbox o JOIN lockable l ON o.tenant_id = l.tenant_id AND o.id = l.id
     WHERE o.published_at IS NULL
     ORDER BY l.seq
@@ -66,6 +69,7 @@ class PostgresOutboxClaim:
         self._rows = rows
         self.events: list[Event] = []
         self.tasks: list[Task] = []
+        self.webhook_tenants: set[TenantId] = {TenantId(row.tenant_id) for row in rows if row.tenant_has_webhooks}
         self.webhooks = PostgresWebhookRepository(connection, cipher)
 
     async def mark_published(self) -> None:

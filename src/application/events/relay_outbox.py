@@ -56,7 +56,9 @@ class RelayOutbox:
             return RelayOutboxResult(relayed=len(claim.events), deliveries_scheduled=scheduled)
 
     async def _schedule_webhook_deliveries(self, claim: OutboxClaim) -> int:
-        subscriptions = await claim.webhooks.active_for({event.tenant_id for event in claim.events})
+        if not claim.webhook_tenants:
+            return 0
+        subscriptions = await claim.webhooks.active_for(claim.webhook_tenants)
         if not subscriptions:
             return 0
         now = self._clock.now()

@@ -46,6 +46,11 @@ class OutboxClaim(Protocol):
     def tasks(self) -> list[Task]: ...
 
     @property
+    def webhook_tenants(self) -> set[TenantId]:
+        """Tenants of the claimed events that have an active webhook (the rest need no fan-out)."""
+        ...
+
+    @property
     def webhooks(self) -> WebhookRepository:
         """Webhook storage inside the relay's transaction (deliveries are scheduled with the mark)."""
         ...
