@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.httpx.address_policy import WebhookAddressPolicy
 from adapters.httpx.webhook_sender import HttpxWebhookSender
 from adapters.inprocess.transport import InProcessEventBus, InProcessTaskQueue
-from adapters.postgres.outbox_feed import PostgresDeadLetters, PostgresOutboxFeed
+from adapters.postgres.outbox_feed import PostgresDeadLetters, PostgresOutboxFeed, make_relay_engine
 from adapters.rabbitmq.publisher import RabbitEventPublisher, RabbitTaskQueue
 from adapters.rabbitmq.topology import RabbitTopology
 from adapters.system.health import CallableProbe
@@ -146,8 +146,11 @@ class EventBackboneProvider(Provider):
     scope = Scope.APP
 
     @provide
-    def outbox_feed(self, engine: AsyncEngine, cipher: SecretCipher) -> OutboxFeed:
-        return PostgresOutboxFeed(engine, cipher)
+    async def outbox_feed(self, settings: Settings, cipher: SecretCipher) -> AsyncIterator[OutboxFeed]:
+        assert settings.database_url is not None
+        engine = make_relay_engine(settings.database_url)
+        yield PostgresOutboxFeed(engine, cipher)
+        await engine.dispose()
 
     @provide
     def dead_letters(self, engine: AsyncEngine) -> DeadLetters:
