@@ -19,6 +19,12 @@ depends_on: str | Sequence[str] | None = None
 UPGRADE = r"""
 -- The relay claims pending rows of one kind in seq order.
 CREATE INDEX ix_outbox_pending_kind ON outbox (kind, seq) WHERE published_at IS NULL;
+-- A queue table: every row is updated once (published) and deleted later, so it is vacuumed early and
+-- often, keeping the pending-row index free of dead entries the relay would otherwise wade through.
+ALTER TABLE outbox SET (
+  autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+  autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0
+);
 
 -- One notification per statement and kind: the relay of that kind wakes up once the insert commits
 -- (NOTIFY is transactional, so a rolled-back insert wakes nobody).
@@ -85,6 +91,7 @@ CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
 CREATE INDEX ix_webhook_deliveries_webhook_due ON webhook_deliveries (tenant_id, webhook_id, next_attempt_at)
   WHERE status IN ('pending', 'delivering');
 CREATE INDEX ix_webhook_deliveries_webhook ON webhook_deliveries (tenant_id, webhook_id, created_at DESC, id);
+ALTER TABLE webhook_deliveries SET (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
 
 CREATE TABLE webhook_delivery_attempts (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -148,6 +155,10 @@ DROP FUNCTION IF EXISTS metachat_notify_webhook_deliveries();
 DROP TRIGGER IF EXISTS outbox_notify ON outbox;
 DROP FUNCTION IF EXISTS metachat_notify_outbox();
 DROP INDEX IF EXISTS ix_outbox_pending_kind;
+ALTER TABLE outbox RESET (
+  autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_analyze_scale_factor,
+  autovacuum_vacuum_cost_delay
+);
 """
 
 
