@@ -313,6 +313,36 @@ async def test_the_tool_loop_stops_after_five_rounds(
     assert "couldn't finish looking into that" in reply
 
 
+async def test_a_burst_of_five_messages_gets_one_coherent_reply(
+    client: Client, settings: Settings, graph: FakeGraphApi, llm: FakeOpenAIServer
+) -> None:
+    tenant = await whatsapp_tenant(client, graph)
+    words = ["hi", "I ordered a lamp", "last week", "it has not arrived", "where is it?"]
+    now = str(int(time.time()))
+    burst = [wa_message("text", {"body": text}, wamid=f"wamid.b{n}", timestamp=now) for n, text in enumerate(words)]
+    llm.chat.enqueue(ScriptedTurn(text="Let me check on your lamp."))
+    async with running_worker(settings, register_handlers(WorkerHandlers())):
+        # Meta batches quick messages into one POST; the worker stores all five before the first turn runs.
+        body = meta_json(wa_webhook(wa_value(messages=burst)))
+        response = await client.post(
+            "/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": signature(body, APP_SECRET)}
+        )
+        assert response.status_code == 200, response.text
+        await until(lambda: whatsapp_texts(graph), within=30)
+        conversations = (await client.get(f"/api/tenants/{tenant.id}/conversations")).json()["items"]
+
+        async def all_turns_done() -> bool:
+            rows = await client.get(f"/api/tenants/{tenant.id}/conversations/{conversations[0]['id']}")
+            return len(rows.json()["messages"]["items"]) == 6
+
+        await until(all_turns_done, within=30)
+        await asyncio.sleep(1)
+
+    assert whatsapp_texts(graph) == ["Let me check on your lamp."]
+    [request] = (request.json for request in llm.requests_to(CHAT_PATH))
+    assert [m["content"] for m in request["messages"] if m["role"] == "user"] == words
+
+
 def worker_process(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
     """`metachat worker` in its own process, on the test's database, broker namespace and fakes."""
     assert settings.database_url is not None
