@@ -93,11 +93,17 @@ async def test_a_second_relay_skips_every_row_of_an_aggregate_the_first_one_hold
         async with feed.claim(OutboxKind.EVENT, 10) as second:
             # x#2 waits for x#1: publishing it now could overtake it.
             assert [(e.aggregate_key, e.data["n"]) for e in second.events] == [("y", 1), ("y", 2)]
+            async with feed.claim(OutboxKind.EVENT, 10) as third:
+                # Everything pending is held by the other two: nothing to take, and the relay is told so.
+                assert (third.events, third.busy) == ([], True)
             await second.mark_published()
         await first.mark_published()
 
-    async with feed.claim(OutboxKind.EVENT, 10) as third:
-        assert [(e.aggregate_key, e.data["n"]) for e in third.events] == [("x", 2)]
+    async with feed.claim(OutboxKind.EVENT, 10) as fourth:
+        assert [(e.aggregate_key, e.data["n"]) for e in fourth.events] == [("x", 2)]
+        await fourth.mark_published()
+    async with feed.claim(OutboxKind.EVENT, 10) as drained:
+        assert (drained.events, drained.busy) == ([], False)
 
 
 async def test_rows_of_a_rolled_back_transaction_never_reach_the_relay(platform: AsyncContainer) -> None:

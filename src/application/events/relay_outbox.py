@@ -23,6 +23,8 @@ class RelayOutboxInput:
 class RelayOutboxResult:
     relayed: int
     deliveries_scheduled: int = 0
+    # Nothing relayed because other relays hold every pending row: asking again at once is wasted work.
+    busy: bool = False
 
 
 class RelayOutbox:
@@ -44,12 +46,12 @@ class RelayOutbox:
         async with self._feed.claim(data.kind, data.limit) as claim:
             if data.kind is OutboxKind.TASK:
                 if not claim.tasks:
-                    return RelayOutboxResult(relayed=0)
+                    return RelayOutboxResult(relayed=0, busy=claim.busy)
                 await self._queue.enqueue(claim.tasks)
                 await claim.mark_published()
                 return RelayOutboxResult(relayed=len(claim.tasks))
             if not claim.events:
-                return RelayOutboxResult(relayed=0)
+                return RelayOutboxResult(relayed=0, busy=claim.busy)
             await self._publisher.publish(claim.events)
             scheduled = await self._schedule_webhook_deliveries(claim)
             await claim.mark_published()

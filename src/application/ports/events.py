@@ -46,6 +46,11 @@ class OutboxClaim(Protocol):
     def tasks(self) -> list[Task]: ...
 
     @property
+    def busy(self) -> bool:
+        """Nothing was claimed although rows are pending: other relays hold them or their aggregates."""
+        ...
+
+    @property
     def webhook_tenants(self) -> set[TenantId]:
         """Tenants of the claimed events that have an active webhook (the rest need no fan-out)."""
         ...

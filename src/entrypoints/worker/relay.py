@@ -9,12 +9,14 @@ import logging
 
 from dishka import AsyncContainer
 
-from application.events.relay_outbox import RelayOutbox, RelayOutboxInput
+from application.events.relay_outbox import RelayOutbox, RelayOutboxInput, RelayOutboxResult
 from application.ports.events import OutboxKind
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+# While other relays hold every pending row, look again after this pause rather than on every commit.
+BUSY_PAUSE_SECONDS = 0.02
 
 
 class RelayLoop:
@@ -41,7 +43,7 @@ class RelayLoop:
             # Cleared before looking, so a commit that lands while we relay wakes the next round.
             self._wake.clear()
             try:
-                relayed = await self.relay_once()
+                result = await self.relay_once()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -53,14 +55,15 @@ class RelayLoop:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             backoff = self._min_backoff
-            if relayed:
+            if result.relayed:
                 # Maybe more is pending: go again at once.
                 continue
+            if result.busy:
+                await asyncio.sleep(BUSY_PAUSE_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
 
-    async def relay_once(self) -> int:
+    async def relay_once(self) -> RelayOutboxResult:
         async with self._container() as request:
             relay = await request.get(RelayOutbox)
-            result = await relay.execute(RelayOutboxInput(kind=self._kind, limit=self._batch))
-        return result.relayed
+            return await relay.execute(RelayOutboxInput(kind=self._kind, limit=self._batch))
