@@ -3,6 +3,7 @@ tenant tools: what gets sent, stored and announced for each kind of turn."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -519,3 +520,32 @@ async def test_a_taps_text_is_the_input(world: World) -> None:
     await world.turn(tap)
 
     assert world.model.requests[0].messages[-1].content == "(chose “Track my order”)"
+
+
+async def test_a_reply_being_sent_when_its_task_is_cancelled_is_still_recorded(world: World) -> None:
+    sending, release = asyncio.Event(), asyncio.Event()
+    deliver = world.gateway.send_text
+
+    async def slow_send(channel: Any, to: str, text: str, reply_to: str | None = None) -> list[str]:
+        sending.set()
+        await release.wait()
+        return await deliver(channel, to, text, reply_to)
+
+    world.gateway.send_text = slow_send  # type: ignore[method-assign]
+    question = await world.say("where is my parcel?")
+    turn = asyncio.create_task(world.turn(question))
+    await sending.wait()
+
+    # The broker connection drops: the worker cancels the handler while Meta is being called.
+    turn.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+
+    for _ in range(100):
+        replies = await world.replies()
+        if replies and replies[0]["status"] != "pending":
+            break
+        await asyncio.sleep(0.02)
+    assert [reply["status"] for reply in replies] == ["sent"]
+    assert len(await world.events("message.sent")) == 1

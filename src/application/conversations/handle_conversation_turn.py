@@ -14,6 +14,7 @@ duplicate cannot be taken back, a missing answer can be followed up (the message
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from enum import StrEnum
@@ -394,17 +395,22 @@ class HandleConversationTurn:
         if claim is not None:
             return claim
         if reply.status is DeliveryStatus.PENDING:
-            await delivery.send(self._gateway, turn.channel, turn.conversation, reply, turn.language)
-            async with self._uow_factory(turn.tenant.id) as uow:
-                await uow.messages.update_delivery(reply)
-                await uow.outbox.add([message_event(reply, turn.conversation.contact_id)])
-                await uow.commit()
+            # Once sending starts, a cancelled task (broker connection lost, shutdown) still records the
+            # outcome: otherwise a reply that went out would look unconfirmed and be reported as unknown.
+            await asyncio.shield(self._send_and_record(turn, reply))
         sent = reply.status is not DeliveryStatus.FAILED
         return ConversationTurnResult(
             TurnOutcome.REPLIED if sent else TurnOutcome.REPLY_FAILED,
             reply.id,
             "" if reply.error is None else reply.error.code,
         )
+
+    async def _send_and_record(self, turn: _Turn, reply: Message) -> None:
+        await delivery.send(self._gateway, turn.channel, turn.conversation, reply, turn.language)
+        async with self._uow_factory(turn.tenant.id) as uow:
+            await uow.messages.update_delivery(reply)
+            await uow.outbox.add([message_event(reply, turn.conversation.contact_id)])
+            await uow.commit()
 
     async def _claim(
         self, turn: _Turn, reply: Message, records: Sequence[ToolCallRecord]

@@ -4,6 +4,8 @@ answer the bot was still writing is dropped."""
 
 from __future__ import annotations
 
+import asyncio
+
 import attrs
 
 from application.auth import Principal
@@ -14,8 +16,9 @@ from application.errors import Conflict, InvalidInput, NotFound
 from application.ports.channel_gateway import ChannelGateway
 from application.ports.clock import Clock
 from application.ports.unit_of_work import UnitOfWorkFactory
+from domain.channels.channel import Channel
 from domain.common.ids import ConversationId, MessageId, TenantId, new_id
-from domain.conversations.conversation import ConversationState
+from domain.conversations.conversation import Conversation, ConversationState
 from domain.conversations.handoff import HandoffTrigger
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
 from domain.tenants.api_key import Scope
@@ -84,9 +87,15 @@ class SendAgentMessage:
                 await uow.outbox.add([message_event(message, conversation.contact_id)])
             await uow.commit()
         if message.status is DeliveryStatus.PENDING:
-            await delivery.send(self._gateway, channel, conversation, message, tenant.settings.language)
-            async with self._uow_factory(data.tenant_id) as uow:
-                await uow.messages.update_delivery(message)
-                await uow.outbox.add([message_event(message, conversation.contact_id)])
-                await uow.commit()
+            # A client hanging up mid-request must not leave a message that went out recorded as pending.
+            await asyncio.shield(self._send_and_record(message, channel, conversation, tenant.settings.language))
         return MessageView.of(message)
+
+    async def _send_and_record(
+        self, message: Message, channel: Channel, conversation: Conversation, language: str
+    ) -> None:
+        await delivery.send(self._gateway, channel, conversation, message, language)
+        async with self._uow_factory(message.tenant_id) as uow:
+            await uow.messages.update_delivery(message)
+            await uow.outbox.add([message_event(message, conversation.contact_id)])
+            await uow.commit()
