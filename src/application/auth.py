@@ -115,9 +115,7 @@ class AuthenticateApiKey:
         presented = data.presented_key
         if not presented:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-        if self._bootstrap_admin_key and hmac.compare_digest(
-            presented.encode(), self._bootstrap_admin_key.encode()
-        ):
+        if self._bootstrap_admin_key and hmac.compare_digest(presented.encode(), self._bootstrap_admin_key.encode()):
             return Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
         parts = parse_key(presented)
         if parts is None:
@@ -125,11 +123,7 @@ class AuthenticateApiKey:
         now = self._clock.now()
         async with self._uow_factory(parts.tenant_id) as uow:
             key = await uow.api_keys.find_by_prefix(parts.tenant_id, parts.prefix)
-            if (
-                key is None
-                or not key.is_usable_at(now)
-                or not self._hasher.verify(presented, key.secret_hash)
-            ):
+            if key is None or not key.is_usable_at(now) or not self._hasher.verify(presented, key.secret_hash):
                 raise Unauthorized("invalid API key")
             if key.requires_signature:
                 await self._check_signature(key, data.request, now)

@@ -31,9 +31,7 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 def redact(text: str) -> str:
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(
-            lambda match: f"{match.group(1)}={REDACTED}" if match.re.groups >= 2 else REDACTED, text
-        )
+        text = pattern.sub(lambda match: f"{match.group(1)}={REDACTED}" if match.re.groups >= 2 else REDACTED, text)
     return text
 
 

@@ -36,9 +36,7 @@ async def platform_runtime(settings: Settings, *, migrate: bool) -> AsyncIterato
                     "METACHAT_SECRET_KEY is required with an external DATABASE_URL "
                     "(generate one with `metachat secret-key`)"
                 )
-            settings = attrs.evolve(
-                settings, secret_key=load_or_create_key_file(settings.data_dir / "secret.key")
-            )
+            settings = attrs.evolve(settings, secret_key=load_or_create_key_file(settings.data_dir / "secret.key"))
         assert settings.database_url is not None
         await check_database(settings.database_url)
         if migrate:
@@ -59,9 +57,7 @@ async def check_database(url: str) -> None:
     try:
         await ping(engine)
     except (OSError, OperationalError, DBAPIError) as error:
-        raise ConfigurationError(
-            f"cannot reach the database: {type(error).__name__}: {_first_line(error)}"
-        ) from error
+        raise ConfigurationError(f"cannot reach the database: {type(error).__name__}: {_first_line(error)}") from error
     finally:
         await engine.dispose()
 

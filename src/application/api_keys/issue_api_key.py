@@ -80,9 +80,7 @@ class IssueApiKey:
             created_at=self._clock.now(),
             expires_at=expires_at,
             signing_secret_encrypted=(
-                None
-                if signing_secret is None
-                else self._cipher.encrypt(signing_secret.encode(), context=key_id.bytes)
+                None if signing_secret is None else self._cipher.encrypt(signing_secret.encode(), context=key_id.bytes)
             ),
         )
         await uow.api_keys.add(key)

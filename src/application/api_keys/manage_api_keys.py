@@ -80,9 +80,7 @@ class RotateApiKey:
         data.actor.require(Scope.WRITE, data.tenant_id)
         overlap = timedelta(seconds=data.overlap_seconds)
         if not timedelta(0) <= overlap <= MAX_OVERLAP:
-            raise InvalidInput(
-                "overlap_seconds must be between 0 and 30 days", details={"field": "overlap_seconds"}
-            )
+            raise InvalidInput("overlap_seconds must be between 0 and 30 days", details={"field": "overlap_seconds"})
         now = self._clock.now()
         async with self._uow_factory(data.tenant_id) as uow:
             old = await uow.api_keys.get(data.tenant_id, data.key_id)

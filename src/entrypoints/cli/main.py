@@ -42,9 +42,7 @@ WS_MAX_FRAME_BYTES = 64 * 1024
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="metachat", description="Meta Chat Platform")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "run", help="API + worker in one process, embedded services where none are configured"
-    )
+    commands.add_parser("run", help="API + worker in one process, embedded services where none are configured")
     commands.add_parser("api", help="HTTP API only")
     commands.add_parser("worker", help="background worker only")
     commands.add_parser("migrate", help="apply database migrations")
@@ -52,9 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     admin_key = commands.add_parser("admin-key", help="manage platform admin keys")
     admin_key.add_subparsers(dest="action", required=True).add_parser("create", help="issue an admin key")
     tenant = commands.add_parser("tenant", help="manage tenants")
-    tenant_create = tenant.add_subparsers(dest="action", required=True).add_parser(
-        "create", help="create a tenant"
-    )
+    tenant_create = tenant.add_subparsers(dest="action", required=True).add_parser("create", help="create a tenant")
     tenant_create.add_argument("name")
     args = parser.parse_args(argv)
 

@@ -95,9 +95,7 @@ def _http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dic
     headers = dict(error.headers) if error.headers else None
     if status == 400:
         # Litestar raises a bare 400 when the body cannot be decoded at all.
-        return error_response(
-            400, "malformed_request", f"the request could not be read: {error.detail}", None, headers
-        )
+        return error_response(400, "malformed_request", f"the request could not be read: {error.detail}", None, headers)
     return error_response(status, _HTTP_CODES.get(status, "http_error"), str(error.detail), None, headers)
 
 

@@ -50,9 +50,7 @@ def request_context_middleware(sink: ApiLogSink) -> Any:
                 client = scope.get("client")
                 sink.record(
                     ApiLogEntry(
-                        tenant_id=(
-                            principal.tenant_id if principal and principal.tenant_id else PLATFORM_TENANT
-                        ),
+                        tenant_id=(principal.tenant_id if principal and principal.tenant_id else PLATFORM_TENANT),
                         api_key_id=principal.key_id if principal else None,
                         method=str(scope.get("method", "")),
                         route=str(route),

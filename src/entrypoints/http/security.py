@@ -83,9 +83,7 @@ async def limit_public(
     limit = settings.http.public_rate_limit_per_minute if per_minute is None else per_minute
     decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", limit)])
     if not decision.allowed:
-        raise RateLimited(
-            "too many requests from this address", retry_after_seconds=decision.retry_after_seconds
-        )
+        raise RateLimited("too many requests from this address", retry_after_seconds=decision.retry_after_seconds)
 
 
 # Handlers declare `actor: Actor` to be authenticated (and rate limited) before they run.

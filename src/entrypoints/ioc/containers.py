@@ -42,9 +42,7 @@ def common_providers(settings: Settings, *, hosts_worker: bool = False) -> list[
     ]
 
 
-def make_http_container(
-    settings: Settings, *extra: Provider, worker: WorkerHandlers | None = None
-) -> AsyncContainer:
+def make_http_container(settings: Settings, *extra: Provider, worker: WorkerHandlers | None = None) -> AsyncContainer:
     """The API's container; with `worker` handlers it also hosts the worker (`metachat run`)."""
     from dishka.integrations.litestar import LitestarProvider
 

@@ -97,6 +97,4 @@ class ChannelController(Controller):
         channel_id: FromPath[uuid.UUID],
         use_case: FromDishka[DeleteChannel],
     ) -> None:
-        await use_case.execute(
-            ChannelRef(actor=actor, tenant_id=TenantId(tenant_id), channel_id=ChannelId(channel_id))
-        )
+        await use_case.execute(ChannelRef(actor=actor, tenant_id=TenantId(tenant_id), channel_id=ChannelId(channel_id)))

@@ -74,7 +74,7 @@ class DocumentController(Controller):
         description=(
             "multipart/form-data: any number of file parts (PDF, DOCX, TXT, Markdown, HTML; the type is read from "
             "the content), optional `tags` (repeated or comma-separated) and `chunking` (fixed, recursive, semantic, "
-            "qa). application/json: {\"url\": ..., \"tags\": [...], \"chunking\": ...}. Documents start `pending`; "
+            'qa). application/json: {"url": ..., "tags": [...], "chunking": ...}. Documents start `pending`; '
             "the worker indexes them. Identical content already uploaded comes back with `duplicate: true`."
         ),
         status_code=202,

@@ -34,9 +34,7 @@ class TenantController(Controller):
         self, actor: Actor, data: JSONBody[CreateTenantBody], use_case: FromDishka[CreateTenant]
     ) -> TenantResponse:
         view = await use_case.execute(
-            CreateTenantInput(
-                actor=actor, name=data.name, settings=TenantSettings.from_dict(to_plain(data.settings))
-            )
+            CreateTenantInput(actor=actor, name=data.name, settings=TenantSettings.from_dict(to_plain(data.settings)))
         )
         return TenantResponse.of(view)
 
@@ -49,17 +47,13 @@ class TenantController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> TenantPage:
         page = await use_case.execute(ListTenantsInput(actor=actor, limit=limit, cursor=cursor))
-        return TenantPage(
-            items=[TenantResponse.of(view) for view in page.items], next_cursor=page.next_cursor
-        )
+        return TenantPage(items=[TenantResponse.of(view) for view in page.items], next_cursor=page.next_cursor)
 
     @get("/{tenant_id:uuid}", summary="Get a tenant")
     async def get_tenant(
         self, actor: Actor, tenant_id: FromPath[uuid.UUID], use_case: FromDishka[GetTenant]
     ) -> TenantResponse:
-        return TenantResponse.of(
-            await use_case.execute(GetTenantInput(actor=actor, tenant_id=TenantId(tenant_id)))
-        )
+        return TenantResponse.of(await use_case.execute(GetTenantInput(actor=actor, tenant_id=TenantId(tenant_id))))
 
     @put("/{tenant_id:uuid}", summary="Replace a tenant's name and settings")
     async def replace(

@@ -61,6 +61,4 @@ class IssuedApiKeyResponse(msgspec.Struct):
 
     @classmethod
     def of(cls, issued: IssuedApiKey) -> IssuedApiKeyResponse:
-        return cls(
-            key=ApiKeyResponse.of(issued.key), api_key=issued.plaintext, signing_secret=issued.signing_secret
-        )
+        return cls(key=ApiKeyResponse.of(issued.key), api_key=issued.plaintext, signing_secret=issued.signing_secret)

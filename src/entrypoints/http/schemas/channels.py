@@ -10,9 +10,7 @@ from application.channels.views import ChannelView
 from entrypoints.http.schemas.common import Strict
 
 ChannelName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-SecretValues = dict[
-    Annotated[str, msgspec.Meta(max_length=64)], Annotated[str, msgspec.Meta(max_length=4096)]
-]
+SecretValues = dict[Annotated[str, msgspec.Meta(max_length=64)], Annotated[str, msgspec.Meta(max_length=4096)]]
 
 
 class CreateChannelBody(Strict):
