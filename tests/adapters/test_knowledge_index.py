@@ -212,6 +212,12 @@ async def test_past_the_budget_the_rarest_words_choose_the_candidates(
     # "zeppelin" alone fits the budget: its chunk is scored (with all three words) and ranked.
     assert len(found) == 1
     assert found[0].score > 0
+    tight = KeywordSearchLimits(first_round_postings=1, max_postings=5)
+    # Every word is over the budget: only chunks with two of the query's words are candidates, at most 5.
+    both = await keyword(engine, tenant, "order payment banana", 10, tight)
+    assert 0 < len(both) <= 5
+    single = await keyword(engine, tenant, "payment", 10, tight)
+    assert 0 < len(single) <= 5
 
 
 async def test_both_vector_paths_agree_and_skip_other_models(

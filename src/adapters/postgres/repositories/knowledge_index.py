@@ -10,7 +10,8 @@ lexemes first (a GIN lookup), then the top-k threshold θ is compared with the m
 lexemes could add to a chunk that has none of the rare ones (idf·(k1+1)·max_tf/(max_tf + k1·(1-b)) each).
 When that bound is below θ no other chunk can enter the top k and the result is exact BM25; otherwise the
 next lexemes are added, up to a budget of candidate postings, past which the ranking is BM25 over the
-chunks containing the query's most selective words.
+chunks containing the query's most selective words. When even the rarest word is over the budget, the
+candidates are (up to the budget) the chunks with two of the query's rarer words, or with its only word.
 
 A tenant small next to the whole table is scanned through its primary key instead of the GIN index,
 which would otherwise visit every other tenant's chunks that share a query word.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from itertools import combinations
 from typing import Any
 
 import attrs
@@ -45,6 +47,8 @@ TEXT_SEARCH_CONFIGS = {
     "ru": "russian", "sr": "serbian", "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish",
     "yi": "yiddish",
 }  # fmt: skip
+# Over budget, candidates need two of this many rarest query words.
+_PAIR_TERMS = 6
 # Dimensions with a partial HNSW index in migration 0004.
 INDEXED_DIMENSIONS = frozenset({384, 1536})
 
@@ -276,6 +280,15 @@ class PostgresKnowledgeIndex:
         )
         if not terms:
             return []
+        if terms[0].df > self._keyword.max_postings:
+            # Even the rarest word is too common to score all its chunks: score (up to the budget) the chunks
+            # with at least two of the query's rarest words, or with the only word.
+            pairs = [f"({_quoted(a.lexeme)} & {_quoted(b.lexeme)})" for a, b in combinations(terms[:_PAIR_TERMS], 2)]
+            match = " | ".join(pairs) if pairs else _or_query(terms)
+            hits = await self._score_round(
+                tenant_id, terms, average_length, match, limit, filters, scan_tenant, cap=self._keyword.max_postings
+            )
+            return hits
         scored: dict[ChunkId, float] = {}
         searched: list[_QueryTerm] = []
         remaining = list(terms)
@@ -293,9 +306,10 @@ class PostgresKnowledgeIndex:
                 if not batch:
                     break
             postings += sum(term.df for term in batch)
-            for hit in await self._score_round(
-                tenant_id, terms, average_length, batch, searched, limit, filters, scan_tenant
-            ):
+            match = _or_query(batch)
+            if searched:
+                match = f"({match}) & !({_or_query(searched)})"
+            for hit in await self._score_round(tenant_id, terms, average_length, match, limit, filters, scan_tenant):
                 scored[hit.chunk_id] = hit.score
             searched.extend(batch)
             threshold = _kth_best(scored, limit)
@@ -324,24 +338,22 @@ class PostgresKnowledgeIndex:
         tenant_id: TenantId,
         terms: list[_QueryTerm],
         average_length: float,
-        batch: list[_QueryTerm],
-        searched: list[_QueryTerm],
+        match: str,
         limit: int,
         filters: SearchFilters,
         scan_tenant: bool,
+        cap: int | None = None,
     ) -> list[ChunkScore]:
-        """BM25 of the chunks containing a lexeme of `batch` and none of `searched` (scored before)."""
-        match = _or_query(batch)
-        if searched:
-            match = f"({match}) & !({_or_query(searched)})"
+        """BM25 (all query terms) of the chunks matching `match`, or of the first `cap` of them."""
         condition = "(c.tsv @@ CAST(:match AS tsquery)) IS TRUE" if scan_tenant else "c.tsv @@ CAST(:match AS tsquery)"
         statement = sa.text(  # only constants are interpolated
-            "WITH w AS (SELECT * FROM unnest(CAST(:lexemes AS text[]), CAST(:idfs AS float8[])) AS w(term, idf))"  # noqa: S608
-            f" SELECT c.id, sum({self._bm25_sql('c', 'CAST(:average_length AS float8)')}) AS score FROM chunks c"
-            f" CROSS JOIN LATERAL ({_TERM_FREQUENCIES.format(chunk='c', terms='CAST(:lexemes AS text[])')}) AS f"
-            " JOIN w ON w.term = f.lexeme"
+            "WITH w AS (SELECT * FROM unnest(CAST(:lexemes AS text[]), CAST(:idfs AS float8[])) AS w(term, idf)),"  # noqa: S608
+            " candidates AS (SELECT c.id, c.tsv, c.term_count FROM chunks c"
             f" WHERE c.tenant_id = :tenant AND {condition}{_FILTER if _has(filters) else ''}"
-            " GROUP BY c.id ORDER BY score DESC, c.id LIMIT :limit"
+            f"{' LIMIT :cap' if cap is not None else ''})"
+            f" SELECT c.id, sum({self._bm25_sql('c', 'CAST(:average_length AS float8)')}) AS score FROM candidates c"
+            f" CROSS JOIN LATERAL ({_TERM_FREQUENCIES.format(chunk='c', terms='CAST(:lexemes AS text[])')}) AS f"
+            " JOIN w ON w.term = f.lexeme GROUP BY c.id ORDER BY score DESC, c.id LIMIT :limit"
         )
         # Matches are read through the GIN index (or the tenant's own rows): with its default, disk-era page
         # costs the planner would rather scan the whole table for an OR of a few common words.
@@ -355,6 +367,7 @@ class PostgresKnowledgeIndex:
                 "average_length": average_length,
                 "match": match,
                 "limit": limit,
+                **({"cap": cap} if cap is not None else {}),
                 **_filter_parameters(filters),
             },
         )
