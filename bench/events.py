@@ -465,6 +465,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--modes", nargs="+", choices=["rabbitmq", "embedded"], default=["rabbitmq", "embedded"])
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f} (other work skews results)")
     with tempfile.TemporaryDirectory() as data_dir:
@@ -478,7 +479,7 @@ async def main() -> None:
                     CreateTenantInput(actor=Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES), name="Bench")
                 )
             await container.close()
-            for label in ("rabbitmq", "embedded"):
+            for label in args.modes:
                 await bench_mode(label, base, tenant.id, args, database.data_dir)
         finally:
             database.stop()
