@@ -104,6 +104,33 @@ CREATE INDEX ix_chunks_embedding_384 ON chunks USING hnsw ((embedding::vector(38
 CREATE INDEX ix_chunks_embedding_1536 ON chunks USING hnsw ((embedding::vector(1536)) vector_cosine_ops)
   WHERE embedding_dim = 1536;
 
+-- The chunks of `tenant` matching `query` (at most `cap`; all when cap is null), through the GIN index, or with
+-- `own_rows` through the tenant's own rows (a tenant small next to the whole table).
+-- Why a function: under row-level security Postgres evaluates the policy's qualifier before any operator that
+-- is not leakproof, and `@@` is not, so it would never use the GIN index (a 100k-chunk search took 270 ms
+-- instead of 5). The function runs as the tables' owner, past the policy, and enforces the same rule itself:
+-- only the tenant of the transaction (or platform scope) may be read. The planner settings keep it on the
+-- index: with its disk-era default costs it would rather scan the table for an OR of common words.
+CREATE FUNCTION metachat_matching_chunks(tenant uuid, query tsquery, own_rows boolean, cap integer)
+RETURNS SETOF uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = public, pg_temp
+SET random_page_cost = 1.1
+SET enable_seqscan = off
+AS $fn$
+BEGIN
+  IF current_setting('app.bypass_rls', true) IS DISTINCT FROM 'on'
+     AND tenant IS DISTINCT FROM nullif(current_setting('app.tenant_id', true), '')::uuid THEN
+    RAISE EXCEPTION 'chunks of another tenant' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF own_rows THEN
+    RETURN QUERY SELECT c.id FROM chunks c WHERE c.tenant_id = tenant AND (c.tsv @@ query) IS TRUE LIMIT cap;
+  ELSE
+    RETURN QUERY SELECT c.id FROM chunks c WHERE c.tenant_id = tenant AND c.tsv @@ query LIMIT cap;
+  END IF;
+END
+$fn$;
+
 CREATE TABLE kb_terms (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   term text NOT NULL,
@@ -127,6 +154,7 @@ TENANT_TABLES = ("documents", "chunks", "kb_terms", "kb_stats")
 
 DOWNGRADE = r"""
 DROP TABLE IF EXISTS kb_stats, kb_terms, chunks, documents CASCADE;
+DROP FUNCTION IF EXISTS metachat_matching_chunks(uuid, tsquery, boolean, integer);
 DROP FUNCTION IF EXISTS metachat_tsvector_length(tsvector);
 """
 

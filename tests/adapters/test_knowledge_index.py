@@ -7,10 +7,13 @@ import math
 import random
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
 from adapters.postgres.engine import make_engine
@@ -166,10 +169,20 @@ async def reference_bm25(database_url: str, tenant_id: TenantId, query: str, k: 
     return sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:k]
 
 
+@asynccontextmanager
+async def tenant_connection(engine: AsyncEngine, tenant_id: TenantId) -> AsyncIterator[AsyncConnection]:
+    """A connection scoped to one tenant the way the unit of work scopes it (settings for row-level security)."""
+    async with engine.connect() as connection:
+        await connection.execute(
+            sa.text("SELECT set_config('app.tenant_id', :tenant, false)"), {"tenant": str(tenant_id)}
+        )
+        yield connection
+
+
 async def keyword(
     engine: AsyncEngine, tenant_id: TenantId, query: str, k: int, limits: KeywordSearchLimits | None = None
 ) -> list[ChunkScore]:
-    async with engine.connect() as connection:
+    async with tenant_connection(engine, tenant_id) as connection:
         index = PostgresKnowledgeIndex(connection, keyword_limits=limits)
         return await index.keyword_candidates(tenant_id, query, "en", k, SearchFilters())
 
@@ -213,7 +226,7 @@ async def test_past_the_budget_the_rarest_words_choose_the_candidates(
     assert len(found) == 1
     assert found[0].score > 0
     tight = KeywordSearchLimits(first_round_postings=1, max_postings=5)
-    # Every word is over the budget: only chunks with two of the query's words are candidates, at most 5.
+    # Every word is over the budget: only chunks with the rarest word and another are candidates, at most 5.
     both = await keyword(engine, tenant, "order payment banana", 10, tight)
     assert 0 < len(both) <= 5
     single = await keyword(engine, tenant, "payment", 10, tight)
@@ -229,7 +242,7 @@ async def test_both_vector_paths_agree_and_skip_other_models(
     [query] = await EMBEDDER.embed(["refund shipping receipt"])
     results = []
     for exact_max_chunks in (10**6, 0):
-        async with engine.connect() as connection:
+        async with tenant_connection(engine, tenant) as connection:
             index = PostgresKnowledgeIndex(
                 connection, vector_limits=VectorSearchLimits(exact_max_chunks=exact_max_chunks)
             )
@@ -297,12 +310,26 @@ async def test_a_small_tenant_in_a_big_table_gets_its_own_top_results(
     finally:
         await connection.close()
     [query] = await EMBEDDER.embed(["refund parcel courier"])
-    async with engine.connect() as connection:
+    async with tenant_connection(engine, small) as connection:
         index = PostgresKnowledgeIndex(connection, vector_limits=VectorSearchLimits(exact_max_chunks=0))
         keyword_hits = await index.keyword_candidates(small, "refund parcel courier", "en", 5, SearchFilters())
         vector_hits = await index.vector_candidates(small, query, EMBEDDER.model_name, 5, SearchFilters())
     assert {hit.chunk_id for hit in keyword_hits} == set(own)
     assert {hit.chunk_id for hit in vector_hits} == set(own)
+
+
+async def test_the_match_function_refuses_another_tenants_chunks(uow_factory: PostgresUnitOfWorkFactory) -> None:
+    tenant = await add_tenant(uow_factory)
+    other = await add_tenant(uow_factory)
+    await add_document(uow_factory, other, ["battery warranty"])
+    async with uow_factory(tenant) as uow:
+        # Row-level security hides the other tenant's statistics, so the search finds nothing…
+        assert await uow.knowledge.keyword_candidates(other, "battery", "en", 5, SearchFilters()) == []
+        # …and the match function, which runs past row-level security, checks the tenant itself.
+        with pytest.raises(DBAPIError, match="chunks of another tenant"):
+            await uow.connection.execute(
+                sa.text("SELECT * FROM metachat_matching_chunks(:other, 'battery', false, NULL)"), {"other": other}
+            )
 
 
 def test_languages_map_to_text_search_configurations() -> None:
