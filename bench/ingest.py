@@ -247,7 +247,7 @@ async def scale(url: str) -> dict[str, float]:
         )
     figures["small_tenant_hybrid_p95_ms"] = percentile(small_latency, 0.95)
     print(
-        f"  small tenant (40 chunks) in the same table: own chunk ranked first: {small_ok};"
+        f"  small tenant (40 chunks) in the same table: own chunk first, only own chunks: {small_ok};"
         f" hybrid p95 {percentile(small_latency, 0.95):.1f} ms"
     )
     goal = figures["hybrid_p95_ms"] < 25

@@ -13,8 +13,10 @@ next lexemes are added, up to a budget of candidate postings, past which the ran
 chunks containing the query's most selective words. When even the rarest word is over the budget, the
 candidates are (up to the budget) the chunks with the rarest word and another query word, or with its only word.
 
-A tenant small next to the whole table is scanned through its primary key instead of the GIN index,
-which would otherwise visit every other tenant's chunks that share a query word.
+Candidates come from `metachat_matching_chunks` (migration 0004), which reads them past row-level security
+(checking the tenant itself), because under the policy Postgres never uses the GIN index for `@@`. A tenant
+small next to the whole table is scanned through its own rows instead of the GIN index, which would
+otherwise visit every other tenant's chunks that share a query word.
 
 Vector leg: cosine distance on the partial HNSW index of the embedding's dimension, with pgvector's
 iterative scan so the tenant filter still yields k rows; small tenants (and dimensions without an index)
@@ -392,7 +394,7 @@ class PostgresKnowledgeIndex:
         exact = size.chunk_count <= self._vector.exact_max_chunks or expected_scan > size.chunk_count
         if dimension not in INDEXED_DIMENSIONS or exact:
             # The ORDER BY does not match the index expression, so this is an exact scan of the tenant.
-            statement = sa.text(  # only constants are interpolated: the dimension is an int, the filter a constant
+            statement = sa.text(  # only constants and an int dimension are interpolated
                 "SELECT c.id, 1 - (c.embedding <=> CAST(:query AS vector)) AS similarity FROM chunks c"  # noqa: S608
                 f" WHERE c.tenant_id = :tenant AND c.embedding_model = :model AND c.embedding_dim = {dimension}"
                 f"{filter_sql} ORDER BY c.embedding <=> CAST(:query AS vector), c.id LIMIT :limit"
@@ -409,7 +411,7 @@ class PostgresKnowledgeIndex:
             )
             # relaxed_order may return neighbours slightly out of order: the outer query sorts them.
             cast = f"vector({dimension})"
-            statement = sa.text(  # only constants are interpolated: the dimension is an int, the filter a constant
+            statement = sa.text(  # only constants and an int dimension are interpolated
                 "SELECT id, 1 - distance AS similarity FROM ("  # noqa: S608
                 f" SELECT c.id, c.embedding::{cast} <=> CAST(:query AS {cast}) AS distance FROM chunks c"
                 f" WHERE c.tenant_id = :tenant AND c.embedding_dim = {dimension} AND c.embedding_model = :model"
@@ -440,7 +442,7 @@ class PostgresKnowledgeIndex:
             if embedding is not None
             else "NULL::float8"
         )
-        statement = sa.text(  # only constants are interpolated: constants and an int dimension only
+        statement = sa.text(  # only constants and an int dimension are interpolated
             "WITH s AS (SELECT chunk_count::float8 AS n,"  # noqa: S608
             " greatest(total_length::float8 / greatest(chunk_count, 1), 1) AS avgdl"
             " FROM kb_stats WHERE tenant_id = :tenant),"
