@@ -23,7 +23,10 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Asy
         to_asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        # No pre-ping: it is a round trip on every checkout, and every transaction checks a connection
+        # out. A connection the server dropped fails its first statement instead; SQLAlchemy then
+        # discards it, and the caller's error handling (ServiceUnavailable → retry or 503) takes over.
+        pool_pre_ping=False,
         pool_recycle=1800,
     )
 
