@@ -53,13 +53,52 @@ async def test_batches_inputs_and_keeps_their_order(server: FakeOpenAIServer, cl
         assert vector == pytest.approx(normalised(fake_embedding(text, DIMENSION)), abs=1e-6)
 
 
-async def test_asks_for_float_encoding_and_returns_unit_vectors(
+async def test_asks_for_base64_encoding_and_returns_unit_vectors(
     server: FakeOpenAIServer, client: openai.AsyncOpenAI
 ) -> None:
     vectors = await make_embedder(client).embed(["How do I reset my password?"])
 
-    assert server.requests_to(EMBEDDINGS_PATH)[0].json["encoding_format"] == "float"
+    assert server.requests_to(EMBEDDINGS_PATH)[0].json["encoding_format"] == "base64"
     assert math.sqrt(sum(value * value for value in vectors[0])) == pytest.approx(1.0, abs=1e-9)
+    assert vectors[0] == pytest.approx(normalised(fake_embedding("How do I reset my password?", DIMENSION)), abs=1e-6)
+
+
+async def test_a_server_ignoring_the_encoding_answers_floats_and_is_understood(
+    server: FakeOpenAIServer, client: openai.AsyncOpenAI
+) -> None:
+    floats = [3.0, 4.0] + [0.0] * (DIMENSION - 2)
+    server.script.enqueue(
+        EMBEDDINGS_PATH,
+        ScriptedResponse.from_json(
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": floats}],
+                "model": MODEL,
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        ),
+    )
+
+    vectors = await make_embedder(client).embed(["hello"])
+
+    assert vectors == [pytest.approx([0.6, 0.8] + [0.0] * (DIMENSION - 2))]
+
+
+async def test_malformed_base64_raises(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> None:
+    server.script.enqueue(
+        EMBEDDINGS_PATH,
+        ScriptedResponse.from_json(
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": "AAAA/w"}],
+                "model": MODEL,
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        ),
+    )
+
+    with pytest.raises(EmbeddingError, match="malformed"):
+        await make_embedder(client).embed(["hello"])
 
 
 async def test_no_texts_sends_no_request(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> None:
