@@ -275,6 +275,58 @@ def _report(name: str, scheduled: dict[str, float], replies: Replies, window: fl
     return result
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if with_reaped_children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime: backends that already exited
+    return ticks / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the pipeline, read from /proc: what one message costs."""
+
+    def __init__(self, api: int, workers: list[int], postgres_dir: Path) -> None:
+        self.api = api
+        self.workers = workers
+        self.postmaster = int((postgres_dir / "postmaster.pid").read_text().split()[0])
+
+    def sample(self) -> dict[str, float]:
+        backends = [
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and _parent(entry) == self.postmaster
+        ]
+        return {
+            "api": _cpu_seconds(self.api),
+            "worker": sum(_cpu_seconds(pid) for pid in self.workers),
+            "postgres": _cpu_seconds(self.postmaster, with_reaped_children=True)
+            + sum(_cpu_seconds(pid) for pid in backends),
+            "bench": time.process_time(),
+        }
+
+    @staticmethod
+    def report(before: dict[str, float], after: dict[str, float], messages: int) -> None:
+        if not messages:
+            return
+        parts = {name: (after[name] - before[name]) * 1000 / messages for name in before}
+        shown = ", ".join(f"{name} {value:.1f}" for name, value in parts.items())
+        print(f"{'':<34} CPU ms per reply: {shown}; total {sum(parts.values()):.1f}")
+
+
+def _parent(entry: Path) -> int:
+    try:
+        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -378,6 +430,7 @@ async def orchestrate(options: argparse.Namespace) -> None:
             await _wait_healthy(port)
             await _setup_tenant(port)
             replies = Replies(graph)
+            meter = CpuMeter(processes[0].pid, [process.pid for process in processes[1:]], work / "pg")
             print(
                 f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; API: 1 process, worker:"
                 f" {options.workers} process(es); {options.partitions} task partitions; LLM: zero-latency scripted"
@@ -388,20 +441,26 @@ async def orchestrate(options: argparse.Namespace) -> None:
                 warm = await _open_loop(sender, "warm", 20, 5)
                 await _await_replies(replies, warm, 60)
                 _report("warm-up, 20/s", warm, replies)
+                before = meter.sample()
                 peak, window = await _closed_loop(sender, replies, "peak", options.in_flight, options.seconds)
                 await _await_replies(replies, peak, 120)
                 peak_result = _report(f"throughput, {options.in_flight} in flight", peak, replies, window)
+                meter.report(before, meter.sample(), len(peak))
+                before = meter.sample()
                 steady = await _open_loop(sender, "steady", options.rate, options.seconds)
                 await _await_replies(replies, steady, 3 * options.seconds)
                 steady_result = _report(f"latency, offered {options.rate:.0f}/s", steady, replies)
+                meter.report(before, meter.sample(), len(steady))
                 # Let a queue built above capacity drain before measuring below it.
                 await _await_replies(replies, steady, 600)
                 # Below capacity the queue stays empty: latency of the pipeline itself.
                 easy_rate = max(1.0, round(min(options.rate, peak_result["throughput"] / 2)))
                 if easy_rate < options.rate:
+                    before = meter.sample()
                     easy = await _open_loop(sender, "easy", easy_rate, options.seconds)
                     await _await_replies(replies, easy, 3 * options.seconds)
                     _report(f"latency, offered {easy_rate:.0f}/s", easy, replies)
+                    meter.report(before, meter.sample(), len(easy))
             print(
                 f"\nsustained throughput {peak_result['throughput']:.0f} messages/s (goal >= 200);"
                 f" p99 at {options.rate:.0f}/s: {steady_result['p99']:.0f} ms (goal < 250 ms)"

@@ -13,6 +13,7 @@ import attrs
 import pytest
 from dishka import AsyncContainer
 
+from application.conversations.handle_conversation_turn import ConversationTurnInput
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
 from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput, ProcessInboxEntryResult
 from application.ports.blob_storage import BlobStorage
@@ -159,6 +160,7 @@ async def test_a_text_creates_the_conversation_stores_the_message_and_asks_for_a
         ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": "Hi!"})]))
     )
     assert [r.outcome for r in results] == ["message_stored"]
+    [result] = results
     [message] = await platform.messages()
     assert (message.text, message.type, message.direction, message.status) == (
         "Hi!",
@@ -171,14 +173,46 @@ async def test_a_text_creates_the_conversation_stores_the_message_and_asks_for_a
     assert created["data"]["contact_name"] == "Zoë Ångström"
     [received] = await platform.events("message.received")
     assert received["data"]["message_id"] == str(message.id)
-    [turn] = await platform.db.fetch("SELECT aggregate_key, payload FROM outbox WHERE type = 'conversation.turn'")
-    assert json.loads(turn["payload"])["payload"] == {
-        "message_id": str(message.id),
-        "conversation_id": str(message.conversation_id),
-    }
-    assert turn["aggregate_key"] == f"contact:{platform.channel_ids[ChannelKind.WHATSAPP]}:{CONTACT}"
+    # Nothing else of the contact is waiting: the same task answers, no turn task travels through the broker.
+    assert result.answer_now == ConversationTurnInput(platform.tenant_id, message.conversation_id, message.id)
+    assert await platform.db.fetchval("SELECT count(*) FROM outbox WHERE type = 'conversation.turn'") == 0
     last_inbound = await platform.db.fetchval("SELECT last_inbound_at FROM conversations")
     assert last_inbound == datetime.fromtimestamp(1764079200, UTC)
+
+
+async def test_messages_of_a_burst_queue_their_turns_behind_the_last_which_answers_at_once(
+    platform: Platform,
+) -> None:
+    burst = [wa_message("text", {"body": text}, wamid=f"w.b{n}") for n, text in enumerate(["hi", "my lamp", "where?"])]
+    results = await platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=burst)))
+
+    stored = {message.text: message for message in await platform.messages()}
+    assert [result.answer_now for result in results] == [
+        None,
+        None,
+        ConversationTurnInput(platform.tenant_id, stored["where?"].conversation_id, stored["where?"].id),
+    ]
+    turns = await platform.db.fetch("SELECT aggregate_key, payload FROM outbox WHERE type = 'conversation.turn'")
+    assert [json.loads(turn["payload"])["payload"]["message_id"] for turn in turns] == [
+        str(stored["hi"].id),
+        str(stored["my lamp"].id),
+    ]
+    assert {turn["aggregate_key"] for turn in turns} == {
+        f"contact:{platform.channel_ids[ChannelKind.WHATSAPP]}:{CONTACT}"
+    }
+
+
+async def test_a_redelivered_task_asks_for_its_turn_again(platform: Platform) -> None:
+    # The worker may have stopped between storing the message and sending the answer.
+    await platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": "Hi"})])))
+    [inbox_id] = await platform.db.fetch("SELECT id FROM inbox")
+    [message] = await platform.messages()
+
+    again = await platform.process(inbox_id["id"])
+
+    assert again.outcome == "already_processed"
+    assert again.answer_now == ConversationTurnInput(platform.tenant_id, message.conversation_id, message.id)
+    assert len(await platform.messages()) == 1
 
 
 async def test_a_second_message_reuses_the_conversation(platform: Platform) -> None:
@@ -285,7 +319,7 @@ async def test_messenger_attachment_is_fetched_from_its_url(platform: Platform, 
 
 
 async def test_unsupported_and_reactions_are_stored_without_asking_for_a_turn(platform: Platform) -> None:
-    await platform.deliver(
+    results = await platform.deliver(
         ChannelKind.WHATSAPP,
         wa_webhook(
             wa_value(
@@ -301,6 +335,7 @@ async def test_unsupported_and_reactions_are_stored_without_asking_for_a_turn(pl
     assert stored["w.holo"].content["raw"]["hologram"] == {"frames": 3}
     assert stored["w.react"].type is MessageType.REACTION
     assert len(await platform.events("message.reaction")) == 1
+    assert [result.answer_now for result in results] == [None, None]
     assert await platform.db.fetchval("SELECT count(*) FROM outbox WHERE type = 'conversation.turn'") == 0
 
 

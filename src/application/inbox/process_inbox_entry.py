@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from application.channels.channel_registry import ChannelRegistry
+from application.conversations.handle_conversation_turn import ConversationTurnInput
 from application.inbox.inbox_writer import ordering_key
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_adapters import MediaUnavailable
@@ -70,6 +71,8 @@ class ProcessInboxEntryResult:
     # "message_stored", "status_applied", "ignored: <reason>", "already_processed", …
     outcome: str
     message_id: MessageId | None = None
+    # The turn to run at once, in the same task (see `_answer_or_queue`).
+    answer_now: ConversationTurnInput | None = None
 
 
 class ProcessInboxEntry:
@@ -88,8 +91,10 @@ class ProcessInboxEntry:
     async def execute(self, data: ProcessInboxEntryInput) -> ProcessInboxEntryResult:
         async with self._uow_factory(data.tenant_id) as uow:
             entry = await uow.inbox.get(data.tenant_id, data.inbox_id)
-            if entry is None or entry.done:
-                return ProcessInboxEntryResult("already_processed" if entry else "not_found")
+            if entry is None:
+                return ProcessInboxEntryResult("not_found")
+            if entry.done:
+                return await self._redelivered(uow, entry)
             channel = await uow.channels.get(data.tenant_id, entry.channel_id)
         event: NormalisedEvent
         if channel is None or not channel.active:
@@ -163,20 +168,44 @@ class ProcessInboxEntry:
         event_type = EventType.MESSAGE_REACTION if event.type is MessageType.REACTION else EventType.MESSAGE_RECEIVED
         events.append(_message_event(event_type, message, contact_id=conversation.contact_id))
         await uow.outbox.add(events)
-        if event.type in CONVERSATIONAL_TYPES:
-            # The conversation engine answers; its handler is registered under this task name.
-            await uow.outbox.add_tasks(
-                [
-                    Task(
-                        name=TURN_TASK,
-                        tenant_id=entry.tenant_id,
-                        payload={"message_id": str(message.id), "conversation_id": str(conversation.id)},
-                        ordering_key=ordering_key(entry),
-                    )
-                ]
-            )
+        answer_now = await self._answer_or_queue(uow, entry, message) if event.type in CONVERSATIONAL_TYPES else None
         entry.mark_processed("message_stored", message.id)
-        return ProcessInboxEntryResult("message_stored", message.id)
+        return ProcessInboxEntryResult("message_stored", message.id, answer_now)
+
+    async def _answer_or_queue(
+        self, uow: UnitOfWork, entry: InboxEntry, message: Message
+    ) -> ConversationTurnInput | None:
+        """The conversation engine answers the message: at once, in this task, when nothing else of the
+        contact is waiting (a RabbitMQ hop less per message); behind the waiting events otherwise, as a
+        conversation.turn task, so that a burst gets one reply that saw all of it. Ordering holds either
+        way: the turn runs in the contact's ordering key."""
+        turn = ConversationTurnInput(entry.tenant_id, message.conversation_id, message.id)
+        if not await uow.inbox.others_pending(entry):
+            return turn
+        # The conversation engine answers; its handler is registered under this task name.
+        await uow.outbox.add_tasks(
+            [
+                Task(
+                    name=TURN_TASK,
+                    tenant_id=entry.tenant_id,
+                    payload={"message_id": str(turn.message_id), "conversation_id": str(turn.conversation_id)},
+                    ordering_key=ordering_key(entry),
+                )
+            ]
+        )
+        return None
+
+    async def _redelivered(self, uow: UnitOfWork, entry: InboxEntry) -> ProcessInboxEntryResult:
+        """A task run again after its entry was processed: the worker may have stopped before the answer
+        went out, so the turn is due again (the turn itself makes sure nothing is answered twice)."""
+        message = None
+        if entry.outcome == "message_stored" and entry.message_id is not None:
+            message = await uow.messages.get(entry.tenant_id, entry.message_id)
+        if message is None or message.type not in CONVERSATIONAL_TYPES:
+            return ProcessInboxEntryResult("already_processed", entry.message_id)
+        answer_now = await self._answer_or_queue(uow, entry, message)
+        await uow.commit()
+        return ProcessInboxEntryResult("already_processed", entry.message_id, answer_now)
 
     async def _conversation(
         self, uow: UnitOfWork, entry: InboxEntry, contact_id: str, contact_name: str

@@ -25,6 +25,10 @@ class InboxRepository(Protocol):
         """Persist the entry's final state, outcome and message."""
         ...
 
+    async def others_pending(self, entry: InboxEntry) -> bool:
+        """Whether another event of the entry's contact on its channel is stored and not processed yet."""
+        ...
+
 
 class ConversationRepository(Protocol):
     async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:

@@ -12,6 +12,7 @@ from adapters.extractive.chat_model import ExtractiveChatModel
 from adapters.http_tools.invoker import HttpxToolInvoker
 from adapters.httpx.address_policy import WebhookAddressPolicy
 from adapters.openai.chat_model import ChatModelSettings, OpenAIChatModel
+from application.conversations.answer_inbox_entry import AnswerInboxEntry
 from application.conversations.get_conversation import GetConversation
 from application.conversations.hand_off_conversation import HandOffConversation
 from application.conversations.handle_conversation_turn import HandleConversationTurn, TurnEngineSettings
@@ -93,6 +94,7 @@ class ConversationsProvider(Provider):
         )
 
     use_cases = provide_all(
+        AnswerInboxEntry,
         HandOffConversation,
         ReleaseConversation,
         SendAgentMessage,

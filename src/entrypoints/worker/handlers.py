@@ -12,10 +12,11 @@ import uuid
 
 from dishka import AsyncContainer
 
+from application.conversations.answer_inbox_entry import AnswerInboxEntry
 from application.conversations.handle_conversation_turn import ConversationTurnInput, HandleConversationTurn
 from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
 from application.inbox.inbox_writer import PROCESS_TASK
-from application.inbox.process_inbox_entry import TURN_TASK, ProcessInboxEntry, ProcessInboxEntryInput
+from application.inbox.process_inbox_entry import TURN_TASK, ProcessInboxEntryInput
 from application.knowledge.index_document import INDEX_DOCUMENT_TASK, IndexDocument, IndexDocumentInput
 from application.knowledge.requeue_documents import RequeueKnowledgeDocuments
 from application.ports.tasks import Task
@@ -28,7 +29,7 @@ KNOWLEDGE_REQUEUE_EVERY_SECONDS = 300.0
 
 
 def register_handlers(handlers: WorkerHandlers) -> WorkerHandlers:
-    handlers.tasks.register(PROCESS_TASK, use_case(ProcessInboxEntry, _inbox_input))
+    handlers.tasks.register(PROCESS_TASK, use_case(AnswerInboxEntry, _inbox_input))
     handlers.tasks.register(TURN_TASK, use_case(HandleConversationTurn, _turn_input))
     handlers.tasks.register(INDEX_DOCUMENT_TASK, use_case(IndexDocument, IndexDocumentInput.from_task))
     handlers.periodic.every(IDLE_RELEASE_EVERY_SECONDS, "idle handoff release", _release_idle_handoffs)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,6 +64,20 @@ class PostgresInboxRepository:
                 processed_at=entry.processed_at,
             )
         )
+
+    async def others_pending(self, entry: InboxEntry) -> bool:
+        # The partial index on pending entries keeps this to the few rows still waiting; the state is a
+        # literal so that even a generic (prepared) plan can use that index.
+        waiting = sa.select(
+            sa.exists().where(
+                inbox.c.tenant_id == entry.tenant_id,
+                inbox.c.channel_id == entry.channel_id,
+                inbox.c.contact_id == entry.contact_id,
+                inbox.c.state == sa.literal_column(f"'{InboxState.PENDING}'"),
+                inbox.c.id != entry.id,
+            )
+        )
+        return bool(await self._connection.scalar(waiting))
 
 
 def _to_entry(row: Any) -> InboxEntry:
