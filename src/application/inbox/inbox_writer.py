@@ -13,8 +13,8 @@ import logging
 
 import attrs
 
+from application.ports.inbox_intake import InboxIntake
 from application.ports.tasks import Task
-from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import TenantId
 
@@ -38,10 +38,8 @@ class InboxWriter:
     """Up to `max_in_flight` transactions per tenant run at once; requests arriving meanwhile wait and
     go together into the next one (at most `max_batch_entries` rows)."""
 
-    def __init__(
-        self, uow_factory: UnitOfWorkFactory, *, max_in_flight: int = 4, max_batch_entries: int = 1000
-    ) -> None:
-        self._uow_factory = uow_factory
+    def __init__(self, intake: InboxIntake, *, max_in_flight: int = 4, max_batch_entries: int = 1000) -> None:
+        self._intake = intake
         self._max_in_flight = max_in_flight
         self._max_batch_entries = max_batch_entries
         self._waiting: dict[TenantId, list[_Waiting]] = {}
@@ -111,21 +109,21 @@ class InboxWriter:
         unique: dict[tuple[object, str], InboxEntry] = {}
         for entry in entries:
             unique.setdefault((entry.channel_id, entry.provider_event_key), entry)
-        async with self._uow_factory(tenant_id) as uow:
-            stored = await uow.inbox.add_new(list(unique.values()))
-            await uow.outbox.add_tasks(
-                [
+        return await self._intake.store_new(
+            tenant_id,
+            [
+                (
+                    entry,
                     Task(
                         name=PROCESS_TASK,
                         tenant_id=tenant_id,
                         payload={"inbox_id": str(entry.id)},
                         ordering_key=ordering_key(entry),
-                    )
-                    for entry in stored
-                ]
-            )
-            await uow.commit()
-        return stored
+                    ),
+                )
+                for entry in unique.values()
+            ],
+        )
 
 
 def _settle(waiting: _Waiting, *, stored: list[InboxEntry] | None = None, error: BaseException | None = None) -> None:

@@ -8,6 +8,7 @@ from dishka import Provider, Scope, provide
 
 from adapters.messenger.channel import MessengerChannel
 from adapters.meta.graph_client import GraphApiClient
+from adapters.postgres.inbox_intake import PostgresInboxIntake
 from adapters.storage.local_files import LocalBlobStorage
 from adapters.webchat.channel import WebChatChannel
 from adapters.whatsapp.channel import WhatsAppChannel
@@ -19,8 +20,9 @@ from application.inbox.inbox_writer import InboxWriter
 from application.inbox.process_inbox_entry import ProcessInboxEntry
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_gateway import ChannelGateway
+from application.ports.inbox_intake import InboxIntake
 from application.ports.unit_of_work import UnitOfWorkFactory
-from entrypoints.settings import Settings
+from entrypoints.settings import ConfigurationError, Settings
 
 
 class StorageProvider(Provider):
@@ -62,8 +64,16 @@ class ChannelsProvider(Provider):
         return PlatformWebhookSecrets(app_secret=settings.meta.app_secret, verify_token=settings.meta.verify_token)
 
     @provide
-    def inbox_writer(self, uow_factory: UnitOfWorkFactory) -> InboxWriter:
-        return InboxWriter(uow_factory)
+    async def inbox_intake(self, settings: Settings) -> AsyncIterator[InboxIntake]:
+        if settings.database_url is None:
+            raise ConfigurationError("no database: start the embedded one before building the container")
+        intake = await PostgresInboxIntake.connect(settings.database_url)
+        yield intake
+        await intake.close()
+
+    @provide
+    def inbox_writer(self, intake: InboxIntake) -> InboxWriter:
+        return InboxWriter(intake)
 
     accept_webhook = provide(AcceptWebhook)
     send_message = provide(SendMessage)
