@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from application.ports.api_log import ApiLogSink
+from entrypoints.gc_tuning import tune_for_server
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
@@ -66,6 +67,7 @@ def create_app(
 
     async def on_startup() -> None:
         sink.target = await container.get(ApiLogSink)
+        tune_for_server()
 
     async def on_shutdown() -> None:
         await container.close()
