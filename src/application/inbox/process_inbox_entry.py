@@ -90,29 +90,41 @@ class ProcessInboxEntry:
 
     async def execute(self, data: ProcessInboxEntryInput) -> ProcessInboxEntryResult:
         async with self._uow_factory(data.tenant_id) as uow:
-            entry = await uow.inbox.get(data.tenant_id, data.inbox_id)
+            # Locked: a concurrent run of the same task waits here, then sees the entry done.
+            entry = await uow.inbox.get(data.tenant_id, data.inbox_id, lock=True)
             if entry is None:
                 return ProcessInboxEntryResult("not_found")
             if entry.done:
                 return await self._redelivered(uow, entry)
             channel = await uow.channels.get(data.tenant_id, entry.channel_id)
-        event: NormalisedEvent
-        if channel is None or not channel.active:
-            event = IgnoredEvent("the channel is inactive or gone")
-        else:
-            event = self._channels.inbound(channel.kind).normalize(entry.payload, entry.received_at)
-        media: list[dict[str, Any]] = []
-        if isinstance(event, InboundMessage) and channel is not None and event.media:
-            # Downloads happen outside the transaction: a slow CDN must not hold row locks.
-            media = [await self._download(channel, entry, event, index, ref) for index, ref in enumerate(event.media)]
+            event: NormalisedEvent
+            if channel is None or not channel.active:
+                event = IgnoredEvent("the channel is inactive or gone")
+            else:
+                event = self._channels.inbound(channel.kind).normalize(entry.payload, entry.received_at)
+            if not (isinstance(event, InboundMessage) and channel is not None and event.media):
+                # Nothing to fetch: one transaction does it all.
+                return await self._finish(uow, entry, channel, event, [])
+        # Downloads happen outside the transaction: a slow CDN must not hold row locks.
+        media = [await self._download(channel, entry, event, index, ref) for index, ref in enumerate(event.media)]
         async with self._uow_factory(data.tenant_id) as uow:
             # Locked re-read: a concurrent run of the same task waits here, then sees the entry done.
             locked = await uow.inbox.get(data.tenant_id, data.inbox_id, lock=True)
             if locked is None or locked.done:
                 return ProcessInboxEntryResult("already_processed")
-            result = await self._apply(uow, locked, channel, event, media)
-            await uow.inbox.finish(locked)
-            await uow.commit()
+            return await self._finish(uow, locked, channel, event, media)
+
+    async def _finish(
+        self,
+        uow: UnitOfWork,
+        entry: InboxEntry,
+        channel: Channel | None,
+        event: NormalisedEvent,
+        media: list[dict[str, Any]],
+    ) -> ProcessInboxEntryResult:
+        result = await self._apply(uow, entry, channel, event, media)
+        await uow.inbox.finish(entry)
+        await uow.commit()
         return result
 
     async def _apply(
