@@ -6,8 +6,8 @@ Run: uv run python bench/events.py [--events 20000] [--rate 500] [--seconds 10]
 Set-up, as deployed: an embedded PostgreSQL 18 with its default durability (fsync and synchronous
 commit on); a producer process plays the API (each transaction stores its events in the outbox and
 commits); worker processes run `worker_services` exactly as `metachat worker` does: the relay (woken by
-LISTEN/NOTIFY) and one topic subscriber registered like any worker event consumer (on RabbitMQ a
-FastStream consumer with prefetch 256 and a manual ack per message; in embedded mode the in-process
+LISTEN/NOTIFY) and one topic subscriber registered like any worker event consumer (on RabbitMQ the
+worker's consumer with prefetch 256, acking after the handler; in embedded mode the in-process
 queue). Latency runs from the producer sending COMMIT (so it includes the commit itself) to the
 subscriber's handler starting, on the same wall clock. A plain AMQP subscriber process shows what the
 backbone delivers to a consumer outside the platform.
@@ -424,7 +424,7 @@ async def bench_mode(
             return
         # Two `metachat worker` replicas: their relays share the outbox, their consumers the queue.
         await run_scenario(
-            "rabbitmq: 2 worker processes, relay + worker event consumer (FastStream)",
+            "rabbitmq: 2 worker processes, relay + worker event consumer",
             settings,
             jobs,
             workers=2,

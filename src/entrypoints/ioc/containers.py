@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dishka import AsyncContainer, Provider, make_async_container
-from dishka_faststream import FastStreamProvider
 
 from entrypoints.ioc.channels import ChannelsProvider, StorageProvider
 from entrypoints.ioc.conversations import ConversationsProvider
@@ -54,7 +53,6 @@ def make_http_container(settings: Settings, *extra: Provider, worker: WorkerHand
         *common_providers(settings, hosts_worker=True),
         LitestarProvider(),
         WorkerProvider(),
-        FastStreamProvider(),
         *extra,
         context={Settings: settings, WorkerHandlers: worker},
     )
@@ -67,7 +65,6 @@ def make_worker_container(
     return make_async_container(
         *common_providers(settings, hosts_worker=True),
         WorkerProvider(),
-        FastStreamProvider(),
         *extra,
         context={Settings: settings, WorkerHandlers: handlers or register_handlers(WorkerHandlers())},
     )

@@ -65,7 +65,7 @@ class RabbitMessagingProvider(Provider):
             reconnect_interval=settings.events.broker_reconnect_seconds,
             logger=logging.getLogger("metachat.broker"),
             log_level=logging.DEBUG,
-            # Subscribers take the message and its dishka scope from the context (entrypoints/worker/rabbit).
+            # The worker consumes without FastStream subscribers (adapters/rabbitmq/consumer): nothing to inject.
             apply_types=False,
         )
         yield broker
@@ -80,10 +80,8 @@ class RabbitMessagingProvider(Provider):
         return RabbitTaskQueue(broker, topology, settings.events.confirm_timeout_seconds)
 
     @provide
-    def transport(
-        self, broker: RabbitBroker, topology: RabbitTopology, container: AsyncContainer, settings: Settings
-    ) -> WorkerTransport:
-        return RabbitWorkerTransport(broker, topology, container, settings.events.relay_batch_size)
+    def transport(self, broker: RabbitBroker, topology: RabbitTopology, settings: Settings) -> WorkerTransport:
+        return RabbitWorkerTransport(broker, topology, settings.events.relay_batch_size)
 
     @provide
     def relay_status(self) -> RelayStatus:
