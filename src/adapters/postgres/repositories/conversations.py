@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -9,18 +10,26 @@ from adapters.postgres.tables import conversations
 from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import Conversation, ConversationState
 
+# Built once: the hot statements skip construction and cache-key generation on every call.
+_INSERT_NEW = (
+    insert(conversations)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "contact_id"])
+    .returning(conversations.c.id)
+)
+_GET = conversations.select().where(
+    conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
+)
+_UPDATE = conversations.update().where(
+    conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
+)
+
 
 class PostgresConversationRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
 
     async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:
-        added = await self._connection.scalar(
-            insert(conversations)
-            .values(**_row(conversation))
-            .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "contact_id"])
-            .returning(conversations.c.id)
-        )
+        added = await self._connection.scalar(_INSERT_NEW, _row(conversation))
         if added is not None:
             return conversation, True
         existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
@@ -41,13 +50,7 @@ class PostgresConversationRepository:
         return None if row is None else _to_conversation(row._mapping)
 
     async def get(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
-        row = (
-            await self._connection.execute(
-                conversations.select().where(
-                    conversations.c.tenant_id == tenant_id, conversations.c.id == conversation_id
-                )
-            )
-        ).one_or_none()
+        row = (await self._connection.execute(_GET, {"b_tenant_id": tenant_id, "b_id": conversation_id})).one_or_none()
         return None if row is None else _to_conversation(row._mapping)
 
     async def update(self, conversation: Conversation) -> None:
@@ -55,9 +58,7 @@ class PostgresConversationRepository:
         for key in ("tenant_id", "id", "channel_id", "contact_id", "created_at"):
             values.pop(key)
         await self._connection.execute(
-            conversations.update()
-            .where(conversations.c.tenant_id == conversation.tenant_id, conversations.c.id == conversation.id)
-            .values(**values)
+            _UPDATE, {"b_tenant_id": conversation.tenant_id, "b_id": conversation.id, **values}
         )
 
 

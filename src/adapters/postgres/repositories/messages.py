@@ -11,6 +11,29 @@ from adapters.postgres.tables import messages
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageError, MessageType, SenderRole
 
+# Built once: the hot statements skip construction and cache-key generation on every call.
+_INSERT = messages.insert()
+_GET = (
+    messages.select()
+    .where(messages.c.tenant_id == sa.bindparam("b_tenant_id"), messages.c.id == sa.bindparam("b_id"))
+    .order_by(messages.c.created_at.desc())
+    .limit(1)
+)
+_UPDATE_DELIVERY = (
+    messages.update()
+    .where(
+        messages.c.tenant_id == sa.bindparam("b_tenant_id"),
+        messages.c.id == sa.bindparam("b_id"),
+        # The partition key lets Postgres touch one monthly partition only.
+        messages.c.created_at == sa.bindparam("b_created_at"),
+    )
+    .values(
+        status=sa.bindparam("status"),
+        error=sa.bindparam("error", type_=messages.c.error.type),
+        provider_message_id=sa.bindparam("provider_message_id"),
+    )
+)
+
 
 class PostgresMessageRepository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -18,28 +41,30 @@ class PostgresMessageRepository:
 
     async def add(self, message: Message) -> None:
         await self._connection.execute(
-            messages.insert().values(
-                tenant_id=message.tenant_id,
-                id=message.id,
-                created_at=message.created_at,
-                conversation_id=message.conversation_id,
-                channel_id=message.channel_id,
-                direction=str(message.direction),
-                sender=str(message.sender),
-                type=str(message.type),
-                text=message.text,
-                content=message.content,
-                provider_message_id=message.provider_message_id,
-                reply_to_provider_id=message.reply_to_provider_id,
-                status=str(message.status),
-                error=_error_json(message.error),
-                occurred_at=message.occurred_at,
-                idempotency_key=message.idempotency_key,
-            )
+            _INSERT,
+            {
+                "tenant_id": message.tenant_id,
+                "id": message.id,
+                "created_at": message.created_at,
+                "conversation_id": message.conversation_id,
+                "channel_id": message.channel_id,
+                "direction": str(message.direction),
+                "sender": str(message.sender),
+                "type": str(message.type),
+                "text": message.text,
+                "content": message.content,
+                "provider_message_id": message.provider_message_id,
+                "reply_to_provider_id": message.reply_to_provider_id,
+                "status": str(message.status),
+                "error": _error_json(message.error),
+                "occurred_at": message.occurred_at,
+                "idempotency_key": message.idempotency_key,
+            },
         )
 
     async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None:
-        return await self._one(messages.c.tenant_id == tenant_id, messages.c.id == message_id)
+        row = (await self._connection.execute(_GET, {"b_tenant_id": tenant_id, "b_id": message_id})).one_or_none()
+        return None if row is None else _to_message(row._mapping)
 
     async def find_by_provider_id(
         self, tenant_id: TenantId, channel_id: ChannelId, provider_message_id: str
@@ -75,18 +100,15 @@ class PostgresMessageRepository:
 
     async def update_delivery(self, message: Message) -> None:
         await self._connection.execute(
-            messages.update()
-            .where(
-                messages.c.tenant_id == message.tenant_id,
-                messages.c.id == message.id,
-                # The partition key lets Postgres touch one monthly partition only.
-                messages.c.created_at == message.created_at,
-            )
-            .values(
-                status=str(message.status),
-                error=_error_json(message.error),
-                provider_message_id=message.provider_message_id,
-            )
+            _UPDATE_DELIVERY,
+            {
+                "b_tenant_id": message.tenant_id,
+                "b_id": message.id,
+                "b_created_at": message.created_at,
+                "status": str(message.status),
+                "error": _error_json(message.error),
+                "provider_message_id": message.provider_message_id,
+            },
         )
 
     async def _one(self, *conditions: sa.ColumnElement[bool]) -> Message | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,6 +18,36 @@ from domain.conversations.conversation import Conversation
 from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
 
+# Built once: every turn runs these, so they skip construction and cache-key generation on every call.
+_LOCK_CONVERSATION = (
+    conversations.select()
+    .where(conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id"))
+    .with_for_update()
+)
+_RECENT_MESSAGES = (
+    messages.select()
+    .where(
+        messages.c.tenant_id == sa.bindparam("b_tenant_id"),
+        messages.c.conversation_id == sa.bindparam("b_conversation_id"),
+    )
+    .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+    .limit(sa.bindparam("b_limit"))
+)
+_MESSAGES_AFTER = (
+    messages.select()
+    .where(
+        messages.c.tenant_id == sa.bindparam("b_tenant_id"),
+        messages.c.conversation_id == sa.bindparam("b_conversation_id"),
+        messages.c.created_at > sa.bindparam("b_moment"),
+    )
+    .order_by(messages.c.created_at, messages.c.id)
+)
+_CLAIM_REPLY = (
+    insert(outbound_sends)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+    .returning(outbound_sends.c.message_id)
+)
+
 
 class PostgresTurnRepository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -24,20 +55,13 @@ class PostgresTurnRepository:
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
         row = (
-            await self._connection.execute(
-                conversations.select()
-                .where(conversations.c.tenant_id == tenant_id, conversations.c.id == conversation_id)
-                .with_for_update()
-            )
+            await self._connection.execute(_LOCK_CONVERSATION, {"b_tenant_id": tenant_id, "b_id": conversation_id})
         ).one_or_none()
         return None if row is None else _to_conversation(row._mapping)
 
     async def recent_messages(self, tenant_id: TenantId, conversation_id: ConversationId, limit: int) -> list[Message]:
         rows = await self._connection.execute(
-            messages.select()
-            .where(messages.c.tenant_id == tenant_id, messages.c.conversation_id == conversation_id)
-            .order_by(messages.c.created_at.desc(), messages.c.id.desc())
-            .limit(limit)
+            _RECENT_MESSAGES, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_limit": limit}
         )
         return [_to_message(row._mapping) for row in reversed(rows.all())]
 
@@ -45,13 +69,7 @@ class PostgresTurnRepository:
         self, tenant_id: TenantId, conversation_id: ConversationId, moment: datetime
     ) -> list[Message]:
         rows = await self._connection.execute(
-            messages.select()
-            .where(
-                messages.c.tenant_id == tenant_id,
-                messages.c.conversation_id == conversation_id,
-                messages.c.created_at > moment,
-            )
-            .order_by(messages.c.created_at, messages.c.id)
+            _MESSAGES_AFTER, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_moment": moment}
         )
         return [_to_message(row._mapping) for row in rows]
 
@@ -59,15 +77,13 @@ class PostgresTurnRepository:
         self, tenant_id: TenantId, idempotency_key: str, message_id: MessageId, message_created_at: datetime
     ) -> bool:
         claimed = await self._connection.scalar(
-            insert(outbound_sends)
-            .values(
-                tenant_id=tenant_id,
-                idempotency_key=idempotency_key,
-                message_id=message_id,
-                message_created_at=message_created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-            .returning(outbound_sends.c.message_id)
+            _CLAIM_REPLY,
+            {
+                "tenant_id": tenant_id,
+                "idempotency_key": idempotency_key,
+                "message_id": message_id,
+                "message_created_at": message_created_at,
+            },
         )
         return claimed is not None
 
