@@ -1,7 +1,8 @@
 """Hybrid retrieval over one tenant's knowledge base: BM25 and vector legs, fused, with citations.
 
-The keyword leg runs while the query is being embedded (the local model takes milliseconds of CPU in a
-thread), then the vector leg; each leg contributes its best `depth` chunks. The union is scored in both
+The query is embedded (the local model takes milliseconds of CPU in a thread) while the tenant is read and the
+keyword leg runs; the vector leg follows the embedding on a connection of its own. Each leg contributes its best
+`depth` chunks. The union is scored in both
 legs (a chunk only one leg found still gets its exact score in the other) and fused with the tenant's
 weights or by reciprocal rank; `min_score` and `top_k` apply to the fused score.
 """
@@ -9,7 +10,9 @@ weights or by reciprocal rank; `min_score` and `top_k` apply to the fused score.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import attrs
 
@@ -26,6 +29,8 @@ from domain.tenants.tenant import FusionMethod, RagSettings
 
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 50
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -100,37 +105,52 @@ class SearchKnowledge:
             raise InvalidInput("query must not be empty", details={"field": "query"})
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidInput(f"query is longer than {MAX_QUERY_CHARS} characters", details={"field": "query"})
+        wants_vector = data.mode is not SearchMode.KEYWORD
+        # The query's embedding does not depend on the tenant: it is computed while the database works.
+        async with _alongside(self._embed(query) if wants_vector else _none()) as embedding:
+            return await self._search(data, query, embedding)
+
+    async def _search(
+        self, data: SearchKnowledgeInput, query: str, embedding: asyncio.Future[list[float] | None]
+    ) -> SearchKnowledgeResult:
+        # One transaction reads the tenant, runs the keyword leg and scores the passages; the vector leg runs
+        # beside the keyword leg on a connection of its own.
         async with self._uow_factory(data.tenant_id) as uow:
             tenant = await uow.tenants.get(data.tenant_id)
-        if tenant is None:
-            raise NotFound("tenant not found")
-        rag = tenant.settings.rag
-        language = tenant.settings.language
-        top_k = max(1, min(data.top_k or rag.top_k, MAX_TOP_K))
-        min_score = rag.min_score if data.min_score is None else data.min_score
-        filters = SearchFilters(document_ids=data.document_ids, tags=data.tags)
-        depth = candidate_depth(top_k)
-
-        keyword_leg = (
-            self._keyword_leg(data.tenant_id, query, language, depth, filters)
-            if data.mode is not SearchMode.VECTOR
-            else _nothing()
-        )
-        vector_leg = (
-            self._vector_leg(data.tenant_id, query, depth, filters)
-            if data.mode is not SearchMode.KEYWORD
-            else _no_vector()
-        )
-        keyword_hits, (embedding, vector_hits) = await asyncio.gather(keyword_leg, vector_leg)
-        union = list(dict.fromkeys([hit.chunk_id for hit in keyword_hits] + [hit.chunk_id for hit in vector_hits]))
-        async with self._uow_factory(data.tenant_id) as uow:
-            passages = await uow.knowledge.passages(
-                data.tenant_id,
-                union,
-                query=query,
-                language=language,
-                embedding=embedding,
-                model=self._embedder.model_name,
+            if tenant is None:
+                raise NotFound("tenant not found")
+            rag = tenant.settings.rag
+            language = tenant.settings.language
+            top_k = max(1, min(data.top_k or rag.top_k, MAX_TOP_K))
+            min_score = rag.min_score if data.min_score is None else data.min_score
+            filters = SearchFilters(document_ids=data.document_ids, tags=data.tags)
+            depth = candidate_depth(top_k)
+            vector_leg = (
+                self._vector_leg(data.tenant_id, embedding, depth, filters)
+                if data.mode is not SearchMode.KEYWORD
+                else _no_hits()
+            )
+            async with _alongside(vector_leg) as vector_hits:
+                keyword_hits = (
+                    await uow.knowledge.keyword_candidates(data.tenant_id, query, language, depth, filters)
+                    if data.mode is not SearchMode.VECTOR
+                    else []
+                )
+                union = list(
+                    dict.fromkeys([hit.chunk_id for hit in keyword_hits] + [hit.chunk_id for hit in await vector_hits])
+                )
+            query_vector = await embedding
+            passages = (
+                await uow.knowledge.passages(
+                    data.tenant_id,
+                    union,
+                    query=query,
+                    language=language,
+                    embedding=query_vector,
+                    model=self._embedder.model_name,
+                )
+                if union  # no candidate, no passage
+                else []
             )
         return SearchKnowledgeResult(
             query=query,
@@ -140,29 +160,44 @@ class SearchKnowledge:
             passages=_rank(passages, data.mode, rag, top_k, min_score),
         )
 
-    async def _keyword_leg(
-        self, tenant_id: TenantId, query: str, language: str, depth: int, filters: SearchFilters
-    ) -> list[ChunkScore]:
-        async with self._uow_factory(tenant_id) as uow:
-            return await uow.knowledge.keyword_candidates(tenant_id, query, language, depth, filters)
+    async def _embed(self, query: str) -> list[float] | None:
+        [embedding] = await self._embedder.embed([query])
+        return embedding
 
     async def _vector_leg(
-        self, tenant_id: TenantId, query: str, depth: int, filters: SearchFilters
-    ) -> tuple[list[float], list[ChunkScore]]:
-        [embedding] = await self._embedder.embed([query])
+        self,
+        tenant_id: TenantId,
+        embedding: asyncio.Future[list[float] | None],
+        depth: int,
+        filters: SearchFilters,
+    ) -> list[ChunkScore]:
+        query_vector = await embedding
+        if query_vector is None:
+            return []
         async with self._uow_factory(tenant_id) as uow:
-            hits = await uow.knowledge.vector_candidates(
-                tenant_id, embedding, self._embedder.model_name, depth, filters
+            return await uow.knowledge.vector_candidates(
+                tenant_id, query_vector, self._embedder.model_name, depth, filters
             )
-        return embedding, hits
 
 
-async def _nothing() -> list[ChunkScore]:
+@asynccontextmanager
+async def _alongside(work: Coroutine[Any, Any, T]) -> AsyncIterator[asyncio.Future[T]]:
+    """Runs `work` as a task beside the block; a block that ends early (an error) cancels it, and nothing it
+    raised is left unretrieved."""
+    task = asyncio.ensure_future(work)
+    try:
+        yield task
+    finally:
+        task.cancel()  # nothing when it is done
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _none() -> None:
+    return None
+
+
+async def _no_hits() -> list[ChunkScore]:
     return []
-
-
-async def _no_vector() -> tuple[None, list[ChunkScore]]:
-    return None, []
 
 
 def _rank(
