@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dishka import AsyncContainer
-from dishka.integrations.litestar import DishkaRouter, setup_dishka
+from dishka.integrations.litestar import DishkaRouter
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 
 from application.ports.api_log import ApiLogSink
 from entrypoints.gc_tuning import tune_for_server
+from entrypoints.http.dishka_scope import dishka_scope_middleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
@@ -77,7 +78,7 @@ def create_app(
         route_handlers=[router],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_context_middleware(sink)],
+        middleware=[request_context_middleware(sink), dishka_scope_middleware],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.http.max_body_bytes,
@@ -98,7 +99,8 @@ def create_app(
         on_app_init=[_quiet_litestar_logging],
         debug=False,
     )
-    setup_dishka(container, app)
+    # In place of dishka's setup_dishka, which opens a request scope for every request before routing.
+    app.state.dishka_container = container
     return app
 
 

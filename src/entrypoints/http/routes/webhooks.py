@@ -20,6 +20,7 @@ from application.inbox.accept_webhook import (
 from application.ports.channel_adapters import MalformedWebhook
 from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId
+from entrypoints.http.dishka_scope import APP_SCOPE_ONLY
 from entrypoints.http.errors import error_response
 from entrypoints.http.security import limit_public
 from entrypoints.settings import Settings
@@ -101,6 +102,8 @@ class WebhookController(Controller):
     tags = ["webhooks"]
     # Handlers read the body themselves, against MAX_WEBHOOK_BODY_BYTES (Meta payloads reach 3 MB).
     request_max_body_size = None
+    # Acknowledgements must be fast and everything they use lives for the whole app: no request scope.
+    opt = APP_SCOPE_ONLY
 
     @get("/{kind:str}", summary="Meta subscription handshake (platform app)")
     async def verify(
