@@ -328,7 +328,11 @@ async def test_the_match_function_refuses_another_tenants_chunks(uow_factory: Po
         # …and the match function, which runs past row-level security, checks the tenant itself.
         with pytest.raises(DBAPIError, match="chunks of another tenant"):
             await uow.connection.execute(
-                sa.text("SELECT * FROM metachat_matching_chunks(:other, 'battery', false, NULL)"), {"other": other}
+                sa.text(
+                    "SELECT * FROM metachat_keyword_scores(:other, 'battery', false, NULL, '{battery}', '{1}',"
+                    " 1.2, 0.5, 10, '{}', '{}', 5)"
+                ),
+                {"other": other},
             )
 
 

@@ -13,8 +13,9 @@ next lexemes are added, up to a budget of candidate postings, past which the ran
 chunks containing the query's most selective words. When even the rarest word is over the budget, the
 candidates are (up to the budget) the chunks with the rarest word and another query word, or with its only word.
 
-Candidates come from `metachat_matching_chunks` (migration 0004), which reads them past row-level security
-(checking the tenant itself), because under the policy Postgres never uses the GIN index for `@@`. A tenant
+Each round is one call of `metachat_keyword_scores` (migration 0007), which finds the candidates and scores them
+in one pass, past row-level security (checking the tenant itself), because under the policy Postgres never
+uses the GIN index for `@@`. A tenant
 small next to the whole table is scanned through its own rows instead of the GIN index, which would
 otherwise visit every other tenant's chunks that share a query word.
 
@@ -170,6 +171,14 @@ _TERM_FREQUENCIES = (
 _BM25 = "w.idf * f.tf * ({k1} + 1) / (f.tf + {k1} * {norm})"
 # BM25's length normalisation of a chunk: 1 - b + b·len/avglen.
 _NORM = "(1 - {b} + {b} * {chunk}.term_count / {avgdl})"
+
+# BM25 of the chunks matching a tsquery, scored where they are found (migration 0007).
+_KEYWORD_SCORES = sa.text(
+    "SELECT id, score FROM metachat_keyword_scores(CAST(:tenant AS uuid), CAST(:match AS tsquery),"
+    " CAST(:own_rows AS boolean), CAST(:cap AS integer), CAST(:lexemes AS text[]), CAST(:idfs AS float8[]),"
+    " CAST(:k1 AS float8), CAST(:b AS float8), CAST(:average_length AS float8),"
+    " CAST(:filter_documents AS uuid[]), CAST(:filter_tags AS text[]), CAST(:limit AS integer))"
+)
 
 _FILTER = (
     " AND c.document_id IN (SELECT d.id FROM documents d WHERE d.tenant_id = :tenant"
@@ -341,28 +350,21 @@ class PostgresKnowledgeIndex:
         cap: int | None = None,
     ) -> list[ChunkScore]:
         """BM25 (all query terms) of the chunks matching `match`, or of the first `cap` of them."""
-        statement = sa.text(  # only constants are interpolated
-            "WITH w AS (SELECT * FROM unnest(CAST(:lexemes AS text[]), CAST(:idfs AS float8[])) AS w(term, idf)),"  # noqa: S608
-            " candidates AS (SELECT c.id, c.tsv, c.term_count FROM"
-            " metachat_matching_chunks(CAST(:tenant AS uuid), CAST(:match AS tsquery), CAST(:own_rows AS boolean),"
-            " CAST(:cap AS integer)) AS m(id)"
-            f" JOIN chunks c ON c.tenant_id = :tenant AND c.id = m.id{_FILTER if _has(filters) else ''})"
-            f" SELECT c.id, sum({self._bm25_sql('c', 'CAST(:average_length AS float8)')}) AS score FROM candidates c"
-            f" CROSS JOIN LATERAL ({_TERM_FREQUENCIES.format(chunk='c', terms='CAST(:lexemes AS text[])')}) AS f"
-            " JOIN w ON w.term = f.lexeme GROUP BY c.id ORDER BY score DESC, c.id LIMIT :limit"
-        )
         rows = await self._connection.execute(
-            statement,
+            _KEYWORD_SCORES,
             {
                 "tenant": tenant_id,
-                "lexemes": [term.lexeme for term in terms],
-                "idfs": [term.idf for term in terms],
-                "average_length": average_length,
                 "match": match,
-                "limit": limit,
                 "own_rows": scan_tenant,
                 "cap": cap,
-                **_filter_parameters(filters),
+                "lexemes": [term.lexeme for term in terms],
+                "idfs": [term.idf for term in terms],
+                "k1": self._bm25.k1,
+                "b": self._bm25.b,
+                "average_length": average_length,
+                "filter_documents": list(filters.document_ids),
+                "filter_tags": list(filters.tags),
+                "limit": limit,
             },
         )
         return [ChunkScore(ChunkId(row.id), float(row.score)) for row in rows]
