@@ -199,6 +199,35 @@ async def test_a_batched_post_stores_every_event_and_queues_one_task_each(
     tasks = await queued_tasks(db)
     assert [task["type"] for task in tasks] == ["inbox.process"] * 3
     assert {task["aggregate_key"] for task in tasks} == {f"contact:{channel['id']}:16505551234"}
+    # Queued in the order the events came: one contact's events are processed in that order.
+    ids = {row[0]: str(row[1]) for row in await db.fetch("SELECT provider_event_key, id FROM inbox")}
+    assert [json.loads(task["payload"])["payload"]["inbox_id"] for task in tasks] == [
+        ids["message:wamid.A"],
+        ids["message:wamid.B"],
+        ids["status:wamid.out:read"],
+    ]
+
+
+async def test_one_post_for_numbers_of_two_tenants_stores_each_event_with_its_tenant(
+    client: Client, db: asyncpg.Connection
+) -> None:
+    first = await whatsapp_channel(client)
+    other = await create_tenant(client, "Other")
+    await create_channel(
+        client, other["id"], kind="whatsapp", name="Sales", config={"phone_number_id": "777777777777"}, secrets={}
+    )
+    payload = wa_webhook(
+        wa_value(messages=[wa_message("text", {"body": "one"}, wamid="wamid.A")]),
+        wa_value(messages=[wa_message("text", {"body": "two"}, wamid="wamid.B")], phone_number_id="777777777777"),
+    )
+    response = await post_signed(client, "/webhooks/whatsapp", payload)
+    assert response.json() == {"accepted": 2, "duplicates": 0, "unrouted": 0}
+    rows = await db.fetch("SELECT provider_event_key, tenant_id FROM inbox ORDER BY provider_event_key")
+    assert [(row[0], str(row[1])) for row in rows] == [
+        ("message:wamid.A", first["tenant_id"]),
+        ("message:wamid.B", other["id"]),
+    ]
+    assert await db.fetchval("SELECT count(DISTINCT tenant_id) FROM outbox WHERE kind = 'task'") == 2
 
 
 async def test_the_same_post_three_times_is_stored_and_processed_once(

@@ -114,9 +114,14 @@ class AcceptWebhook:
                     received_at=received_at,
                 ),
             )
-        stored = await asyncio.gather(
-            *(self._writer.store(tenant_id, list(entries.values())) for tenant_id, entries in by_tenant.items())
-        )
+        if len(by_tenant) == 1:
+            # The usual body (one number or page): awaited directly, without gather's task per tenant.
+            ((tenant_id, entries),) = by_tenant.items()
+            stored = [await self._writer.store(tenant_id, list(entries.values()))]
+        else:
+            stored = await asyncio.gather(
+                *(self._writer.store(tenant_id, list(entries.values())) for tenant_id, entries in by_tenant.items())
+            )
         accepted = sum(len(entries) for entries in stored)
         duplicates = len(batch.events) - unrouted - accepted
         self._count(accepted, duplicates, unrouted, batch.skipped)
