@@ -25,6 +25,7 @@ from application.ports.unit_of_work import UnitOfWorkFactory
 from application.tenants.create_tenant import CreateTenant, CreateTenantInput
 from application.webchat.prepare_demo import PrepareWebChatDemo, PrepareWebChatDemoInput
 from domain.tenants.api_key import ALL_SCOPES
+from entrypoints.gc_tuning import tune_for_server
 from entrypoints.http.app import create_app
 from entrypoints.http.routes.demo import demo_page, server_origins
 from entrypoints.ioc.containers import make_cli_container, make_http_container, make_worker_container
@@ -142,6 +143,7 @@ async def run_worker(settings: Settings) -> None:
         container = make_worker_container(ready)
         try:
             async with worker_services(container, ready):
+                tune_for_server()
                 await asyncio.Event().wait()
         finally:
             await container.close()
