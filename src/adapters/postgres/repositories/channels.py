@@ -15,6 +15,11 @@ from application.ports.security import SecretCipher
 from domain.channels.channel import Channel, ChannelKind, build_config
 from domain.common.ids import ChannelId, TenantId
 
+# Built once: read on every message, so no statement construction and cache-key generation per call.
+_GET = channels.select().where(
+    channels.c.tenant_id == sa.bindparam("b_tenant_id"), channels.c.id == sa.bindparam("b_id")
+)
+
 
 class PostgresChannelRepository:
     def __init__(self, connection: AsyncConnection, cipher: SecretCipher) -> None:
@@ -26,11 +31,7 @@ class PostgresChannelRepository:
         await self._claim_route(channel)
 
     async def get(self, tenant_id: TenantId, channel_id: ChannelId) -> Channel | None:
-        row = (
-            await self._connection.execute(
-                channels.select().where(channels.c.tenant_id == tenant_id, channels.c.id == channel_id)
-            )
-        ).one_or_none()
+        row = (await self._connection.execute(_GET, {"b_tenant_id": tenant_id, "b_id": channel_id})).one_or_none()
         return None if row is None else self._to_channel(row._mapping)
 
     async def list(self, tenant_id: TenantId) -> list[Channel]:

@@ -18,6 +18,22 @@ _INSERT_NEW = (
     .returning(inbox.c.id)
 )
 
+# Built once: every processed entry runs these, so no statement construction per call.
+_GET = inbox.select().where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
+_GET_LOCKED = _GET.with_for_update()
+_FINISH = inbox.update().where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
+# The partial index on pending entries keeps this to the few rows still waiting; the state is a literal so
+# that even a generic (prepared) plan can use that index.
+_OTHERS_PENDING = sa.select(
+    sa.exists().where(
+        inbox.c.tenant_id == sa.bindparam("b_tenant_id"),
+        inbox.c.channel_id == sa.bindparam("b_channel_id"),
+        inbox.c.contact_id == sa.bindparam("b_contact_id"),
+        inbox.c.state == sa.literal_column(f"'{InboxState.PENDING}'"),
+        inbox.c.id != sa.bindparam("b_id"),
+    )
+)
+
 
 class PostgresInboxRepository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -47,37 +63,34 @@ class PostgresInboxRepository:
         return [entry for entry in entries if entry.id in new_ids]
 
     async def get(self, tenant_id: TenantId, entry_id: uuid.UUID, *, lock: bool = False) -> InboxEntry | None:
-        query = inbox.select().where(inbox.c.tenant_id == tenant_id, inbox.c.id == entry_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self._connection.execute(query)).one_or_none()
+        query = _GET_LOCKED if lock else _GET
+        row = (await self._connection.execute(query, {"b_tenant_id": tenant_id, "b_id": entry_id})).one_or_none()
         return None if row is None else _to_entry(row._mapping)
 
     async def finish(self, entry: InboxEntry) -> None:
         await self._connection.execute(
-            inbox.update()
-            .where(inbox.c.tenant_id == entry.tenant_id, inbox.c.id == entry.id)
-            .values(
-                state=str(entry.state),
-                outcome=entry.outcome[:1000],
-                message_id=entry.message_id,
-                processed_at=entry.processed_at,
-            )
+            _FINISH,
+            {
+                "b_tenant_id": entry.tenant_id,
+                "b_id": entry.id,
+                "state": str(entry.state),
+                "outcome": entry.outcome[:1000],
+                "message_id": entry.message_id,
+                "processed_at": entry.processed_at,
+            },
         )
 
     async def others_pending(self, entry: InboxEntry) -> bool:
-        # The partial index on pending entries keeps this to the few rows still waiting; the state is a
-        # literal so that even a generic (prepared) plan can use that index.
-        waiting = sa.select(
-            sa.exists().where(
-                inbox.c.tenant_id == entry.tenant_id,
-                inbox.c.channel_id == entry.channel_id,
-                inbox.c.contact_id == entry.contact_id,
-                inbox.c.state == sa.literal_column(f"'{InboxState.PENDING}'"),
-                inbox.c.id != entry.id,
-            )
+        waiting = await self._connection.scalar(
+            _OTHERS_PENDING,
+            {
+                "b_tenant_id": entry.tenant_id,
+                "b_channel_id": entry.channel_id,
+                "b_contact_id": entry.contact_id,
+                "b_id": entry.id,
+            },
         )
-        return bool(await self._connection.scalar(waiting))
+        return bool(waiting)
 
 
 def _to_entry(row: Any) -> InboxEntry:

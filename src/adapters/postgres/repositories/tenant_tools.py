@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -9,6 +10,12 @@ from adapters.postgres.tables import tenant_tools
 from application.errors import Conflict
 from domain.common.ids import TenantId
 from domain.tools.tenant_tool import TenantTool, ToolId
+
+# Built once: read on every message, so no statement construction and cache-key generation per call.
+_LIST = (
+    tenant_tools.select().where(tenant_tools.c.tenant_id == sa.bindparam("b_tenant_id")).order_by(tenant_tools.c.name)
+)
+_LIST_ACTIVE = _LIST.where(tenant_tools.c.active.is_(True))
 
 
 class PostgresTenantToolRepository:
@@ -34,10 +41,7 @@ class PostgresTenantToolRepository:
         return None if row is None else _to_tool(row._mapping)
 
     async def list(self, tenant_id: TenantId, *, only_active: bool = False) -> list[TenantTool]:
-        query = tenant_tools.select().where(tenant_tools.c.tenant_id == tenant_id)
-        if only_active:
-            query = query.where(tenant_tools.c.active.is_(True))
-        rows = await self._connection.execute(query.order_by(tenant_tools.c.name))
+        rows = await self._connection.execute(_LIST_ACTIVE if only_active else _LIST, {"b_tenant_id": tenant_id})
         return [_to_tool(row._mapping) for row in rows]
 
     async def update(self, tool: TenantTool) -> None:

@@ -13,6 +13,9 @@ from application.ports.repositories import Page
 from domain.common.ids import TenantId
 from domain.tenants.tenant import RateLimitSettings, Tenant, TenantSettings
 
+# Built once: read on every message, so no statement construction and cache-key generation per call.
+_GET = tenants.select().where(tenants.c.id == sa.bindparam("b_id"))
+
 
 class PostgresTenantRepository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -30,7 +33,7 @@ class PostgresTenantRepository:
         )
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
-        row = (await self._connection.execute(tenants.select().where(tenants.c.id == tenant_id))).one_or_none()
+        row = (await self._connection.execute(_GET, {"b_id": tenant_id})).one_or_none()
         return None if row is None else _to_tenant(row)
 
     async def list(self, *, limit: int, cursor: str | None, only: TenantId | None = None) -> Page[Tenant]:
