@@ -121,6 +121,15 @@ async def test_nothing_is_marked_published_unless_the_transport_accepted_it(plat
     await stage(platform, [event(tenant, "x", n) for n in range(3)])
     with pytest.raises(ConnectionError):
         await relay(platform, RecordingPublisher(fail=True))
+    # The failed claim's transaction is gone, with its row and aggregate locks, not left open in the pool.
+    async with (await platform.get(AsyncEngine)).connect() as connection:
+        held = await connection.execute(
+            sa.text(
+                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'),"
+                " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory')"
+            )
+        )
+        assert tuple(held.one()) == (0, 0)
     publisher = RecordingPublisher()
     assert await relay(platform, publisher) == 3
     assert [e.data["n"] for e in publisher.published] == [0, 1, 2]
