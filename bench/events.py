@@ -9,8 +9,9 @@ commits); worker processes run `worker_services` exactly as `metachat worker` do
 LISTEN/NOTIFY) and one topic subscriber registered like any worker event consumer (on RabbitMQ the
 worker's consumer with prefetch 256, acking after the handler; in embedded mode the in-process
 queue). Latency runs from the producer sending COMMIT (so it includes the commit itself) to the
-subscriber's handler starting, on the same wall clock. A plain AMQP subscriber process shows what the
-backbone delivers to a consumer outside the platform.
+subscriber's handler starting, on the same wall clock. Producer and workers run on uvloop, as the
+deployed processes do. A plain AMQP subscriber process shows what the backbone delivers to a consumer
+outside the platform.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
 import attrs
+import uvloop
 from dishka import AsyncContainer
 
 from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
@@ -48,6 +51,7 @@ from entrypoints.worker.runtime import worker_services
 
 RABBITMQ_URL = os.environ.get("BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 CONSUMER = "bench"
+ResultT = TypeVar("ResultT")
 
 
 def message_event(tenant_id: TenantId, conversation: int, number: int) -> Event:
@@ -70,6 +74,12 @@ def message_event(tenant_id: TenantId, conversation: int, number: int) -> Event:
     )
 
 
+def run_as_deployed(main: Coroutine[Any, Any, ResultT]) -> ResultT:
+    """On uvloop, the event loop `metachat api` and `metachat worker` run on."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
 # --- the producer (a separate process, like the API) ---------------------------------------------------
 
 
@@ -86,7 +96,7 @@ class ProducerJob:
 
 
 def produce(job: ProducerJob, results: Any) -> None:
-    results.put(asyncio.run(_produce(job)))
+    results.put(run_as_deployed(_produce(job)))
 
 
 async def _produce(job: ProducerJob) -> tuple[list[tuple[str, float]], float]:
@@ -217,7 +227,7 @@ class Arrivals:
 
 
 def work(settings: Settings, channels: WorkerChannels, with_subscriber: bool) -> None:
-    asyncio.run(_work(settings, channels, with_subscriber))
+    run_as_deployed(_work(settings, channels, with_subscriber))
 
 
 async def _work(settings: Settings, channels: WorkerChannels, with_subscriber: bool) -> None:
