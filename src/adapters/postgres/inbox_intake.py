@@ -1,10 +1,13 @@
-"""Webhook intake on its own asyncpg pool, without SQLAlchemy: the acknowledgement waits for this
-transaction, so it costs three round trips (begin with the tenant scope, one statement writing the inbox
-and the outbox, commit) instead of one per statement, and no per-row SQLAlchemy processing."""
+"""Webhook intake on its own asyncpg pool, without SQLAlchemy: the acknowledgement waits for this write,
+so it is one statement (inbox and outbox together) committed on its own, one round trip.
+
+The pool's connections do nothing else, so their row-level security scope is set for the session, not
+per transaction: the app role when a connection opens, the tenant when the connection last wrote for
+another tenant (one more round trip). Row-level security still checks every row against that tenant,
+so a scope that were ever wrong would fail the write, never store rows under another tenant.
+"""
 
 from __future__ import annotations
-
-import contextlib
 
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
@@ -38,40 +41,46 @@ SELECT id FROM new_entries
 """
 
 _CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
-
-
-def _begin_in_tenant_scope(tenant_id: TenantId) -> str:
-    # BEGIN and the row-level security scope in one simple-query round trip; simple queries take no
-    # parameters, and the only value spliced in is a UUID's own canonical text.
-    return (
-        f"BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{tenant_id}', true),"
-        " set_config('app.bypass_rls', 'off', true)"
-    )
+_SESSION_SCOPE = "SELECT set_config('role', $1, false), set_config('app.bypass_rls', 'off', false)"
+_TENANT_SCOPE = "SELECT set_config('app.tenant_id', $1, false)"
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Released connections are not reset: every setting here is transaction-local and the transaction
-    has ended by then (asyncpg rolls back one still open), so the reset would only cost a round trip."""
+    """Released connections keep their session: its scope is what saves the round trips (asyncpg
+    still rolls back a transaction left open, though none is ever opened here)."""
 
 
 class PostgresInboxIntake:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, database_url: str, *, max_connections: int = 8) -> None:
+        self._dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._max_connections = max_connections
+        self._pool: asyncpg.Pool | None = None
+        # The tenant each open connection (by server process id) is scoped to.
+        self._tenant_of: dict[int, TenantId] = {}
         self._encode = msgspec.json.Encoder().encode
 
-    @classmethod
-    async def connect(cls, database_url: str, *, max_connections: int = 8) -> PostgresInboxIntake:
+    async def start(self) -> None:
         # Connections are opened on first use, so a database that is down does not stop start-up.
-        dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
-        pool = await asyncpg.create_pool(dsn, min_size=0, max_size=max_connections, reset=_keep_session)
-        return cls(pool)
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=0, max_size=self._max_connections, init=self._open_session, reset=_keep_session
+        )
 
     async def close(self) -> None:
-        await self._pool.close()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def _open_session(self, connection: asyncpg.Connection) -> None:
+        await connection.execute(_SESSION_SCOPE, APP_ROLE)
+        pid: int = connection.get_server_pid()
+        # A new connection may reuse a closed one's process id: nothing is known about its tenant yet.
+        self._tenant_of.pop(pid, None)
+        connection.add_termination_listener(lambda _: self._tenant_of.pop(pid, None))
 
     async def store_new(self, tenant_id: TenantId, entries: list[tuple[InboxEntry, Task]]) -> list[InboxEntry]:
         if not entries:
             return []
+        if self._pool is None:
+            raise RuntimeError("the inbox intake is used before start()")
         encode = self._encode
         correlation_id = correlation_id_var.get()
         arguments = (
@@ -95,18 +104,16 @@ class PostgresInboxIntake:
         except _CONNECTION_ERRORS as error:
             raise ServiceUnavailable("the database is not reachable") from error
         try:
-            try:
-                await connection.execute(_begin_in_tenant_scope(tenant_id))
-            except _CONNECTION_ERRORS as error:
-                raise ServiceUnavailable("the database is not reachable") from error
+            pid = connection.get_server_pid()
+            if self._tenant_of.get(pid) != tenant_id:
+                self._tenant_of.pop(pid, None)
+                await connection.execute(_TENANT_SCOPE, str(tenant_id))
+                self._tenant_of[pid] = tenant_id
+            # Outside any explicit transaction: the statement commits on its own before it answers.
             rows = await connection.fetch(_STORE_NEW, *arguments)
-            await connection.execute("COMMIT")
-        except BaseException:
-            if not connection.is_closed() and connection.is_in_transaction():
-                # Best effort: a connection that cannot even roll back is discarded on release.
-                with contextlib.suppress(Exception):
-                    await connection.execute("ROLLBACK")
-            raise
+        except _CONNECTION_ERRORS as error:
+            # Committed or not is unknown: the webhook is not acknowledged, and the redelivery is deduplicated.
+            raise ServiceUnavailable("the database is not reachable") from error
         finally:
             await self._pool.release(connection)
         new_ids = {row[0] for row in rows}

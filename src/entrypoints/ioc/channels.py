@@ -67,7 +67,8 @@ class ChannelsProvider(Provider):
     async def inbox_intake(self, settings: Settings) -> AsyncIterator[InboxIntake]:
         if settings.database_url is None:
             raise ConfigurationError("no database: start the embedded one before building the container")
-        intake = await PostgresInboxIntake.connect(settings.database_url)
+        intake = PostgresInboxIntake(settings.database_url)
+        await intake.start()
         yield intake
         await intake.close()
 
