@@ -17,7 +17,7 @@ from application.conversations.handle_conversation_turn import ConversationTurnI
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
 from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput, ProcessInboxEntryResult
 from application.ports.blob_storage import BlobStorage
-from application.ports.unit_of_work import UnitOfWorkFactory
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId, new_id
 from domain.conversations.conversation import Conversation
@@ -200,6 +200,23 @@ async def test_messages_of_a_burst_queue_their_turns_behind_the_last_which_answe
     assert {turn["aggregate_key"] for turn in turns} == {
         f"contact:{platform.channel_ids[ChannelKind.WHATSAPP]}:{CONTACT}"
     }
+
+
+async def test_the_turn_to_answer_now_is_read_in_the_transaction_that_stored_its_message(platform: Platform) -> None:
+    body = meta_json(wa_webhook(wa_value(messages=[wa_message("text", {"body": "Hi"})])))
+    accept = await platform.container.get(AcceptWebhook)
+    await accept.execute(AcceptWebhookInput(ChannelKind.WHATSAPP, body, signature(body, APP_SECRET)))
+    [inbox_id] = await platform.new_inbox_tasks()
+    read: list[tuple[ConversationTurnInput, str | None]] = []
+
+    async def read_turn(uow: UnitOfWork, turn: ConversationTurnInput) -> None:
+        message = await uow.messages.get(turn.tenant_id, turn.message_id)
+        read.append((turn, None if message is None else message.text))
+
+    use_case = await platform.container.get(ProcessInboxEntry)
+    result = await use_case.execute(ProcessInboxEntryInput(platform.tenant_id, inbox_id), read_turn)
+
+    assert read == [(result.answer_now, "Hi")]
 
 
 async def test_a_redelivered_task_asks_for_its_turn_again(platform: Platform) -> None:

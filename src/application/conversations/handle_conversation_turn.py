@@ -33,7 +33,7 @@ from application.ports.llm import ChatMessage, ChatModel, ChatModelUnavailable, 
 from application.ports.reply_stream import ReplyStream
 from application.ports.security import SecretCipher
 from application.ports.tool_invoker import ToolInvoker
-from application.ports.unit_of_work import UnitOfWorkFactory
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import Channel
 from domain.common.ids import ConversationId, MessageId, TenantId, new_id
 from domain.conversations.citations import resolve_citations
@@ -113,6 +113,10 @@ class _Turn:
         return f"reply:{self.last_input.id}"
 
 
+# What `load` read: the turn's inputs, or the outcome when there is nothing to answer from.
+LoadedTurn = _Turn | ConversationTurnResult
+
+
 @attrs.frozen
 class _Answer:
     text: str
@@ -151,7 +155,12 @@ class HandleConversationTurn:
         self._settings = settings or TurnEngineSettings()
 
     async def execute(self, data: ConversationTurnInput) -> ConversationTurnResult:
-        loaded = await self._load(data)
+        async with self._uow_factory(data.tenant_id) as uow:
+            loaded = await self.load(uow, data)
+        return await self.answer(loaded)
+
+    async def answer(self, loaded: LoadedTurn) -> ConversationTurnResult:
+        """The turn from its inputs on, as `load` read them."""
         if isinstance(loaded, ConversationTurnResult):
             return loaded
         turn = loaded
@@ -183,17 +192,19 @@ class HandleConversationTurn:
 
     # --- loading ----------------------------------------------------------------------------------
 
-    async def _load(self, data: ConversationTurnInput) -> _Turn | ConversationTurnResult:
-        async with self._uow_factory(data.tenant_id) as uow:
-            tenant = await uow.tenants.get(data.tenant_id)
-            conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
-            if tenant is None or conversation is None:
-                return ConversationTurnResult(TurnOutcome.NOT_FOUND)
-            channel = await uow.channels.get(data.tenant_id, conversation.channel_id)
-            if channel is None:
-                return ConversationTurnResult(TurnOutcome.CHANNEL_INACTIVE)
-            timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)
-            tools = await uow.tenant_tools.list(data.tenant_id, only_active=True)
+    @staticmethod
+    async def load(uow: UnitOfWork, data: ConversationTurnInput) -> LoadedTurn:
+        """Read what the turn works from, in the caller's transaction: the inbox task reads it in the one
+        that stored the message (a transaction less per message); nothing is written."""
+        tenant = await uow.tenants.get(data.tenant_id)
+        conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
+        if tenant is None or conversation is None:
+            return ConversationTurnResult(TurnOutcome.NOT_FOUND)
+        channel = await uow.channels.get(data.tenant_id, conversation.channel_id)
+        if channel is None:
+            return ConversationTurnResult(TurnOutcome.CHANNEL_INACTIVE)
+        timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)
+        tools = await uow.tenant_tools.list(data.tenant_id, only_active=True)
         # A message older than the window has long been answered (or merged into a later turn).
         return _Turn(tenant, conversation, channel, data.message_id, split_turn(timeline), tuple(tools))
 

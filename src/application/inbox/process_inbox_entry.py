@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -60,6 +61,10 @@ _MEDIA_FAMILY = {
 _UNREAD_OUTBOUND = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED})
 
 
+# Reads what a turn needs, in the given transaction (the conversation engine's `HandleConversationTurn.load`).
+TurnReader = Callable[[UnitOfWork, ConversationTurnInput], Awaitable[None]]
+
+
 @attrs.frozen
 class ProcessInboxEntryInput:
     tenant_id: TenantId
@@ -88,14 +93,18 @@ class ProcessInboxEntry:
         self._storage = storage
         self._max_media_bytes = max_media_bytes
 
-    async def execute(self, data: ProcessInboxEntryInput) -> ProcessInboxEntryResult:
+    async def execute(
+        self, data: ProcessInboxEntryInput, read_turn: TurnReader | None = None
+    ) -> ProcessInboxEntryResult:
+        """`read_turn` runs in the transaction that decided to answer now (see `answer_now`), just before
+        its commit, for the caller to read the turn's inputs there."""
         async with self._uow_factory(data.tenant_id) as uow:
             # Locked: a concurrent run of the same task waits here, then sees the entry done.
             entry = await uow.inbox.get(data.tenant_id, data.inbox_id, lock=True)
             if entry is None:
                 return ProcessInboxEntryResult("not_found")
             if entry.done:
-                return await self._redelivered(uow, entry)
+                return await self._redelivered(uow, entry, read_turn)
             channel = await uow.channels.get(data.tenant_id, entry.channel_id)
             event: NormalisedEvent
             if channel is None or not channel.active:
@@ -104,7 +113,7 @@ class ProcessInboxEntry:
                 event = self._channels.inbound(channel.kind).normalize(entry.payload, entry.received_at)
             if not (isinstance(event, InboundMessage) and channel is not None and event.media):
                 # Nothing to fetch: one transaction does it all.
-                return await self._finish(uow, entry, channel, event, [])
+                return await self._finish(uow, entry, channel, event, [], read_turn)
         # Downloads happen outside the transaction: a slow CDN must not hold row locks.
         media = [await self._download(channel, entry, event, index, ref) for index, ref in enumerate(event.media)]
         async with self._uow_factory(data.tenant_id) as uow:
@@ -112,7 +121,7 @@ class ProcessInboxEntry:
             locked = await uow.inbox.get(data.tenant_id, data.inbox_id, lock=True)
             if locked is None or locked.done:
                 return ProcessInboxEntryResult("already_processed")
-            return await self._finish(uow, locked, channel, event, media)
+            return await self._finish(uow, locked, channel, event, media, read_turn)
 
     async def _finish(
         self,
@@ -121,9 +130,12 @@ class ProcessInboxEntry:
         channel: Channel | None,
         event: NormalisedEvent,
         media: list[dict[str, Any]],
+        read_turn: TurnReader | None,
     ) -> ProcessInboxEntryResult:
         result = await self._apply(uow, entry, channel, event, media)
         await uow.inbox.finish(entry)
+        if result.answer_now is not None and read_turn is not None:
+            await read_turn(uow, result.answer_now)
         await uow.commit()
         return result
 
@@ -207,7 +219,9 @@ class ProcessInboxEntry:
         )
         return None
 
-    async def _redelivered(self, uow: UnitOfWork, entry: InboxEntry) -> ProcessInboxEntryResult:
+    async def _redelivered(
+        self, uow: UnitOfWork, entry: InboxEntry, read_turn: TurnReader | None
+    ) -> ProcessInboxEntryResult:
         """A task run again after its entry was processed: the worker may have stopped before the answer
         went out, so the turn is due again (the turn itself makes sure nothing is answered twice)."""
         message = None
@@ -216,6 +230,8 @@ class ProcessInboxEntry:
         if message is None or message.type not in CONVERSATIONAL_TYPES:
             return ProcessInboxEntryResult("already_processed", entry.message_id)
         answer_now = await self._answer_or_queue(uow, entry, message)
+        if answer_now is not None and read_turn is not None:
+            await read_turn(uow, answer_now)
         await uow.commit()
         return ProcessInboxEntryResult("already_processed", entry.message_id, answer_now)
 
