@@ -40,7 +40,8 @@ WITH new_entries AS (
 SELECT id FROM new_entries
 """
 
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# InternalClientError: what asyncpg raises on a connection whose server closed it while it sat idle.
+_CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 _SESSION_SCOPE = "SELECT set_config('role', $1, false), set_config('app.bypass_rls', 'off', false)"
 _TENANT_SCOPE = "SELECT set_config('app.tenant_id', $1, false)"
 
