@@ -90,9 +90,13 @@ async def test_a_second_relay_skips_every_row_of_an_aggregate_the_first_one_hold
 
     async with feed.claim(OutboxKind.EVENT, 1) as first:
         assert [(e.aggregate_key, e.data["n"]) for e in first.events] == [("x", 1)]
+        # It looked at no more than its limit: rows may be pending behind it, so its relay goes again.
+        assert first.window_full
         async with feed.claim(OutboxKind.EVENT, 10) as second:
             # x#2 waits for x#1: publishing it now could overtake it.
             assert [(e.aggregate_key, e.data["n"]) for e in second.events] == [("y", 1), ("y", 2)]
+            # It saw every pending row: the next commit's notification is what starts its next round.
+            assert not second.window_full
             async with feed.claim(OutboxKind.EVENT, 10) as third:
                 # Everything pending is held by the other two: nothing to take, and the relay is told so.
                 assert (third.events, third.busy) == ([], True)

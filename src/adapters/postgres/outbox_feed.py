@@ -52,7 +52,8 @@ _CLAIM = """
       SELECT tenant_id, id, seq FROM candidates
       WHERE pg_try_advisory_xact_lock($3, hashtext(aggregate_key))
     )
-    SELECT o.ctid AS row_id, o.tenant_id, o.aggregate_key, o.payload::text AS payload, o.correlation_id,
+    SELECT o.ctid AS row_id, (SELECT count(*) FROM candidates) AS candidates, o.tenant_id, o.aggregate_key,
+      o.payload::text AS payload, o.correlation_id,
       EXISTS (
         SELECT 1 FROM webhook_subscriptions s WHERE s.tenant_id = o.tenant_id AND s.active
       ) AS tenant_has_webhooks
@@ -80,10 +81,12 @@ class PostgresOutboxClaim:
         cipher: SecretCipher,
         rows: list[Any],
         busy: bool,
+        limit: int,
     ) -> None:
         self._driver = driver
         self._rows = rows
         self.busy = busy
+        self.window_full = bool(rows) and rows[0]["candidates"] >= limit
         self.committed = False
         self.events: list[Event] = []
         self.tasks: list[Task] = []
@@ -130,7 +133,7 @@ class PostgresOutboxFeed:
                 await driver.execute(_BEGIN_RELAY)
                 rows = await driver.fetch(_CLAIM, kind.value, limit, RELAY_LOCK_SPACE)
                 busy = not rows and bool(await driver.fetchval(_ANY_PENDING, kind.value))
-                claim = PostgresOutboxClaim(connection, driver, self._cipher, rows, busy)
+                claim = PostgresOutboxClaim(connection, driver, self._cipher, rows, busy, limit)
                 for row in rows:
                     envelope = msgspec.json.decode(row["payload"])
                     if kind is OutboxKind.EVENT:

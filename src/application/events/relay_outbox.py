@@ -25,6 +25,8 @@ class RelayOutboxResult:
     deliveries_scheduled: int = 0
     # Nothing relayed because other relays hold every pending row: asking again at once is wasted work.
     busy: bool = False
+    # The claim's window was full: more rows may be pending right now.
+    more: bool = False
 
 
 class RelayOutbox:
@@ -49,13 +51,13 @@ class RelayOutbox:
                     return RelayOutboxResult(relayed=0, busy=claim.busy)
                 await self._queue.enqueue(claim.tasks)
                 await claim.mark_published()
-                return RelayOutboxResult(relayed=len(claim.tasks))
+                return RelayOutboxResult(relayed=len(claim.tasks), more=claim.window_full)
             if not claim.events:
                 return RelayOutboxResult(relayed=0, busy=claim.busy)
             await self._publisher.publish(claim.events)
             scheduled = await self._schedule_webhook_deliveries(claim)
             await claim.mark_published()
-            return RelayOutboxResult(relayed=len(claim.events), deliveries_scheduled=scheduled)
+            return RelayOutboxResult(relayed=len(claim.events), deliveries_scheduled=scheduled, more=claim.window_full)
 
     async def _schedule_webhook_deliveries(self, claim: OutboxClaim) -> int:
         if not claim.webhook_tenants:

@@ -51,6 +51,12 @@ class OutboxClaim(Protocol):
         ...
 
     @property
+    def window_full(self) -> bool:
+        """The claim looked at `limit` pending rows (some perhaps held elsewhere), so more may be pending
+        behind them. Otherwise it saw every row pending when it began: later ones notify anew."""
+        ...
+
+    @property
     def webhook_tenants(self) -> set[TenantId]:
         """Tenants of the claimed events that have an active webhook (the rest need no fan-out)."""
         ...
