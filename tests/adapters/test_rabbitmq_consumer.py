@@ -18,56 +18,80 @@ from tests.support.worker import eventually
 
 
 class RecordingChannel:
-    """Stands in for an AMQP channel: the acks sent on it, in order."""
+    """Stands in for an AMQP channel: the settlements sent on it, in order. While `room` is clear a send
+    waits, as one does for room in a busy connection's frame buffer."""
 
     def __init__(self) -> None:
-        self.acks: list[tuple[int, bool]] = []
+        self.sent: list[tuple[str, int, bool]] = []
+        self.room = asyncio.Event()
+        self.room.set()
 
     async def basic_ack(self, delivery_tag: int, multiple: bool = False, wait: bool = True) -> None:
-        self.acks.append((delivery_tag, multiple))
+        await self.room.wait()
+        self.sent.append(("ack", delivery_tag, multiple))
+
+    async def basic_reject(self, delivery_tag: int, *, requeue: bool = True, wait: bool = True) -> None:
+        await self.room.wait()
+        self.sent.append(("reject", delivery_tag, requeue))
+
+    async def basic_nack(
+        self, delivery_tag: int, multiple: bool = False, requeue: bool = True, wait: bool = True
+    ) -> None:
+        await self.room.wait()
+        self.sent.append(("nack", delivery_tag, requeue))
 
 
 async def next_turns() -> None:
-    for _ in range(3):
+    for _ in range(5):
         await asyncio.sleep(0)
+
+
+def acks_on(channel: RecordingChannel, tags: range) -> CoalescedAcks:
+    acks = CoalescedAcks(cast(AbstractChannel, channel))
+    for tag in tags:
+        acks.received(tag)
+    return acks
 
 
 async def test_a_burst_handled_in_one_turn_is_acked_with_one_multiple_ack() -> None:
     channel = RecordingChannel()
-    acks = CoalescedAcks(cast(AbstractChannel, channel))
-    for tag in range(1, 6):
-        acks.received(tag)
+    acks = acks_on(channel, range(1, 6))
     for tag in (3, 1, 5, 2, 4):
         acks.handled(tag)
     await next_turns()
-    assert channel.acks == [(5, True)]
+    assert channel.sent == [("ack", 5, True)]
 
 
 async def test_a_multiple_ack_stops_before_a_message_still_being_handled() -> None:
     channel = RecordingChannel()
-    acks = CoalescedAcks(cast(AbstractChannel, channel))
-    for tag in range(1, 5):
-        acks.received(tag)
+    acks = acks_on(channel, range(1, 5))
     for tag in (1, 2, 4):
         acks.handled(tag)
     await next_turns()
     # 3 is still running: 1-2 go together, 4 alone so it does not hold its prefetch slot.
-    assert channel.acks == [(2, True), (4, False)]
+    assert sorted(channel.sent) == [("ack", 2, True), ("ack", 4, False)]
     acks.handled(3)
     await next_turns()
-    assert channel.acks[2:] == [(3, False)]
+    assert channel.sent[2:] == [("ack", 3, False)]
 
 
-async def test_a_message_settled_apart_is_left_out_of_the_acks() -> None:
+async def test_rejects_and_requeues_reach_the_broker_before_a_multiple_ack_past_them() -> None:
     channel = RecordingChannel()
-    acks = CoalescedAcks(cast(AbstractChannel, channel))
-    for tag in range(1, 4):
-        acks.received(tag)
-    acks.settled_apart(2)
+    channel.room.clear()
+    acks = acks_on(channel, range(1, 7))
     acks.handled(1)
-    acks.handled(3)
+    await next_turns()  # the ack of 1 now waits for room
+    acks.settle_apart(2, Settlement.REJECT)
+    acks.handled(4)
+    acks.settle_apart(3, Settlement.REQUEUE)
+    acks.handled(6)
+    acks.handled(5)
     await next_turns()
-    assert channel.acks == [(3, True)]
+    channel.room.set()
+    await next_turns()
+    # Were the multiple ack of 6 sent first, it would settle 2 and 3 as acked and their own frames
+    # would then name tags the broker no longer knows, closing the channel.
+    assert channel.sent == [("ack", 1, False), ("reject", 2, False), ("nack", 3, True), ("ack", 6, True)]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import asyncio
 import enum
 import logging
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -52,36 +53,39 @@ DeliveryHandler = Callable[[Delivery], Awaitable[Settlement]]
 
 
 class CoalescedAcks:
-    """The deliveries of one channel not yet settled, in delivery order, and whether each was handled.
-    A `multiple` ack covers every unsettled delivery up to its tag on the channel, so it only ever covers
-    the handled run at the head; handled deliveries behind one still being handled are acked one by one,
-    so a slow handler never holds the others' share of the prefetch window."""
+    """The settling of one channel's deliveries. A `multiple` ack covers every delivery up to its tag
+    that the broker still counts as unsettled, so it only ever covers the handled run at the head of the
+    outstanding ones; handled deliveries behind one still being handled are acked one by one, so a slow
+    handler never holds the others' share of the prefetch window. Every frame is decided synchronously
+    and sent in the order decided (one sender; a frame can wait for room in the connection's buffer), so
+    an ack, reject or requeue of a tag always reaches the broker before a `multiple` ack past it."""
 
     def __init__(self, channel: AbstractChannel) -> None:
         # Weakly: these records go when their channel does (they are kept by it, in a weak-key mapping).
         self._channel = weakref.ref(channel)
         self._outstanding: dict[int, bool] = {}
-        self._flush_pending = False
-        self._flushes: set[asyncio.Task[None]] = set()
+        self._collect_scheduled = False
+        # (tag, settlement, multiple), in the order decided.
+        self._frames: deque[tuple[int, Settlement, bool]] = deque()
+        self._sender: asyncio.Task[None] | None = None
 
     def received(self, tag: int) -> None:
         self._outstanding[tag] = False
 
-    def settled_apart(self, tag: int) -> None:
-        """Rejected or requeued on its own, so no later `multiple` ack may count on it."""
-        del self._outstanding[tag]
-
     def handled(self, tag: int) -> None:
         self._outstanding[tag] = True
-        if not self._flush_pending:
-            # Runs after the handlers finishing in this turn of the loop, so they share one ack.
-            self._flush_pending = True
-            flush = asyncio.get_running_loop().create_task(self._flush())
-            self._flushes.add(flush)
-            flush.add_done_callback(self._flushes.discard)
+        if not self._collect_scheduled:
+            # After the handlers finishing in this turn of the loop, so they share one ack.
+            self._collect_scheduled = True
+            asyncio.get_running_loop().call_soon(self._collect)
 
-    async def _flush(self) -> None:
-        self._flush_pending = False
+    def settle_apart(self, tag: int, settlement: Settlement) -> None:
+        """Reject or requeue one delivery."""
+        del self._outstanding[tag]
+        self._send(tag, settlement, multiple=False)
+
+    def _collect(self) -> None:
+        self._collect_scheduled = False
         head: list[int] = []
         behind: list[int] = []
         blocked = False
@@ -92,19 +96,39 @@ class CoalescedAcks:
                 behind.append(tag)
             else:
                 head.append(tag)
-        for tag in (*head, *behind):
+        for tag in behind:
             del self._outstanding[tag]
-        channel = self._channel()
-        if channel is None:
-            return
+            self._send(tag, Settlement.ACK, multiple=False)
+        for tag in head:
+            del self._outstanding[tag]
+        if head:
+            self._send(head[-1], Settlement.ACK, multiple=len(head) > 1)
+
+    def _send(self, tag: int, settlement: Settlement, *, multiple: bool) -> None:
+        self._frames.append((tag, settlement, multiple))
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send_in_order())
+
+    async def _send_in_order(self) -> None:
         try:
-            if head:
-                await channel.basic_ack(head[-1], multiple=len(head) > 1, wait=False)
-            for tag in behind:
-                await channel.basic_ack(tag, wait=False)
+            while self._frames:
+                channel = self._channel()
+                if channel is None:
+                    return
+                tag, settlement, multiple = self._frames.popleft()
+                if settlement is Settlement.ACK:
+                    await channel.basic_ack(tag, multiple=multiple, wait=False)
+                elif settlement is Settlement.REJECT:
+                    await channel.basic_reject(tag, requeue=False, wait=False)
+                else:
+                    await channel.basic_nack(tag, requeue=True, wait=False)
         except (aiormq.AMQPError, ChannelInvalidStateError, ConnectionError) as error:
-            # Unacked deliveries come again once the channel is gone; consumers dedupe by message id.
-            logger.warning("could not ack handled messages", extra={"error": f"{type(error).__name__}: {error}"})
+            # The channel is gone, and with it every unsettled delivery: they come again, and consumers
+            # dedupe by message id.
+            self._frames.clear()
+            logger.warning("could not settle messages", extra={"error": f"{type(error).__name__}: {error}"})
+        finally:
+            self._sender = None
 
 
 class RabbitConsumers:
@@ -162,15 +186,5 @@ class RabbitConsumers:
         )
         if settlement is Settlement.ACK:
             acks.handled(tag)
-            return
-        acks.settled_apart(tag)
-        try:
-            if settlement is Settlement.REJECT:
-                await channel.basic_reject(tag, requeue=False)
-            else:
-                await channel.basic_nack(tag, requeue=True)
-        except (aiormq.AMQPError, ChannelInvalidStateError, ConnectionError) as error:
-            logger.warning(
-                "could not settle a message; it comes again",
-                extra={"message_id": message.message_id, "error": f"{type(error).__name__}: {error}"},
-            )
+        else:
+            acks.settle_apart(tag, settlement)
