@@ -1,7 +1,7 @@
 """Group commit for webhook acknowledgements: concurrent requests of one tenant share transactions.
 
-An acknowledgement must wait for its rows to be durable, and each transaction costs several round
-trips and a disk flush. While a tenant's transactions are busy, the next requests queue up and are
+An acknowledgement must wait for its rows to be durable, and each transaction costs a round trip
+and a disk flush however many rows it holds. While a tenant's transactions are busy, the next requests queue up and are
 written together in the following one, so throughput grows with load while a lone request still
 commits at once.
 """
