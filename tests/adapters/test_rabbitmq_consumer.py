@@ -13,7 +13,7 @@ import pytest
 from aiormq.abc import AbstractChannel
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
-from adapters.rabbitmq.consumer import CoalescedAcks, Delivery, RabbitConsumers, Settlement
+from adapters.rabbitmq.consumer import ACK_DELAY_SECONDS, CoalescedAcks, Delivery, RabbitConsumers, Settlement
 from tests.support.worker import eventually
 
 
@@ -46,8 +46,9 @@ async def next_turns() -> None:
         await asyncio.sleep(0)
 
 
-def acks_on(channel: RecordingChannel, tags: range) -> CoalescedAcks:
-    acks = CoalescedAcks(cast(AbstractChannel, channel))
+def acks_on(channel: RecordingChannel, tags: range, prefetch: int = 2) -> CoalescedAcks:
+    # Prefetch 2: every handled delivery is acked in the turn of the loop it was handled in.
+    acks = CoalescedAcks(cast(AbstractChannel, channel), prefetch)
     for tag in tags:
         acks.received(tag)
     return acks
@@ -73,6 +74,22 @@ async def test_a_multiple_ack_stops_before_a_message_still_being_handled() -> No
     acks.handled(3)
     await next_turns()
     assert channel.sent[2:] == [("ack", 3, False)]
+
+
+async def test_with_room_in_the_prefetch_window_acks_wait_a_moment_for_company() -> None:
+    channel = RecordingChannel()
+    acks = acks_on(channel, range(1, 4), prefetch=256)
+    acks.handled(1)
+    await next_turns()
+    assert channel.sent == []
+    await asyncio.sleep(ACK_DELAY_SECONDS / 2)
+    acks.handled(2)
+    await asyncio.sleep(ACK_DELAY_SECONDS)
+    assert channel.sent == [("ack", 2, True)]
+    # Stopping sends what is still waiting.
+    acks.handled(3)
+    await acks.flush()
+    assert channel.sent[1:] == [("ack", 3, False)]
 
 
 async def test_rejects_and_requeues_reach_the_broker_before_a_multiple_ack_past_them() -> None:

@@ -25,6 +25,8 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitQueue
 
 logger = logging.getLogger(__name__)
 
+ACK_DELAY_SECONDS = 0.02
+
 
 class Settlement(enum.Enum):
     ACK = "ack"
@@ -58,13 +60,22 @@ class CoalescedAcks:
     outstanding ones; handled deliveries behind one still being handled are acked one by one, so a slow
     handler never holds the others' share of the prefetch window. Every frame is decided synchronously
     and sent in the order decided (one sender; a frame can wait for room in the connection's buffer), so
-    an ack, reject or requeue of a tag always reaches the broker before a `multiple` ack past it."""
+    an ack, reject or requeue of a tag always reaches the broker before a `multiple` ack past it.
 
-    def __init__(self, channel: AbstractChannel) -> None:
+    Handled deliveries wait up to ACK_DELAY_SECONDS for company before their ack goes (one frame for the
+    broker and this process instead of one per message when events come one by one), unless half the
+    prefetch window is waiting: with prefetch 1 every ack goes at once, since the next delivery waits
+    for it. The handler's work is committed either way; a crash in between only redelivers, and
+    consumers dedupe by message id."""
+
+    def __init__(self, channel: AbstractChannel, prefetch: int) -> None:
         # Weakly: these records go when their channel does (they are kept by it, in a weak-key mapping).
         self._channel = weakref.ref(channel)
         self._outstanding: dict[int, bool] = {}
+        self._handled = 0
+        self._ack_at_once = max(prefetch // 2, 1)
         self._collect_scheduled = False
+        self._delayed_collect: asyncio.TimerHandle | None = None
         # (tag, settlement, multiple), in the order decided.
         self._frames: deque[tuple[int, Settlement, bool]] = deque()
         self._sender: asyncio.Task[None] | None = None
@@ -74,10 +85,21 @@ class CoalescedAcks:
 
     def handled(self, tag: int) -> None:
         self._outstanding[tag] = True
-        if not self._collect_scheduled:
-            # After the handlers finishing in this turn of the loop, so they share one ack.
-            self._collect_scheduled = True
-            asyncio.get_running_loop().call_soon(self._collect)
+        self._handled += 1
+        if self._handled >= self._ack_at_once:
+            if not self._collect_scheduled:
+                # After the handlers finishing in this turn of the loop, so they share one ack.
+                self._collect_scheduled = True
+                asyncio.get_running_loop().call_soon(self._collect)
+        elif self._delayed_collect is None:
+            self._delayed_collect = asyncio.get_running_loop().call_later(ACK_DELAY_SECONDS, self._collect)
+
+    async def flush(self) -> None:
+        """Send every ack decided or waiting now (before the connection closes, so nothing handled comes
+        again)."""
+        self._collect()
+        if self._sender is not None:
+            await asyncio.shield(self._sender)
 
     def settle_apart(self, tag: int, settlement: Settlement) -> None:
         """Reject or requeue one delivery."""
@@ -86,6 +108,9 @@ class CoalescedAcks:
 
     def _collect(self) -> None:
         self._collect_scheduled = False
+        if self._delayed_collect is not None:
+            self._delayed_collect.cancel()
+            self._delayed_collect = None
         head: list[int] = []
         behind: list[int] = []
         blocked = False
@@ -96,6 +121,7 @@ class CoalescedAcks:
                 behind.append(tag)
             else:
                 head.append(tag)
+        self._handled = 0
         for tag in behind:
             del self._outstanding[tag]
             self._send(tag, Settlement.ACK, multiple=False)
@@ -156,24 +182,27 @@ class RabbitConsumers:
             await declared.bind(exchange, routing_key=queue.routing())
 
         async def deliver(message: AbstractIncomingMessage) -> None:
-            await self._deliver(message, handle)
+            await self._deliver(message, handle, prefetch)
 
         self._consuming.append((declared, await declared.consume(deliver, no_ack=False)))
 
     async def cancel(self) -> None:
-        """Stop taking deliveries (those being handled still settle while the connection lasts)."""
+        """Stop taking deliveries and send the acks still waiting (deliveries being handled still settle
+        while the connection lasts)."""
         for queue, consumer_tag in self._consuming:
             if not queue.channel.is_closed:
                 await queue.cancel(consumer_tag)
         self._consuming.clear()
+        for acks in list(self._acks.values()):
+            await acks.flush()
 
-    async def _deliver(self, message: AbstractIncomingMessage, handle: DeliveryHandler) -> None:
+    async def _deliver(self, message: AbstractIncomingMessage, handle: DeliveryHandler, prefetch: int) -> None:
         channel = message.channel
         tag = message.delivery_tag
         assert tag is not None, "deliveries of a consumer without no_ack carry a delivery tag"
         acks = self._acks.get(channel)
         if acks is None:
-            acks = self._acks[channel] = CoalescedAcks(channel)
+            acks = self._acks[channel] = CoalescedAcks(channel, prefetch)
         acks.received(tag)
         # An exception or a cancellation leaves the delivery outstanding: unacked, it comes again.
         settlement = await handle(
