@@ -140,6 +140,33 @@ async def test_nothing_is_marked_published_unless_the_transport_accepted_it(plat
     assert await relay(platform, RecordingPublisher()) == 0
 
 
+async def test_a_claim_whose_connection_died_is_discarded_and_the_next_one_relays(platform: AsyncContainer) -> None:
+    tenant = await new_tenant(platform)
+    await drain_tenant_created(platform)
+    await stage(platform, [event(tenant, "x", n) for n in range(2)])
+    feed = await platform.get(OutboxFeed)
+    engine = await platform.get(AsyncEngine)
+
+    async def claim_then_lose_the_connection() -> None:
+        async with feed.claim(OutboxKind.EVENT, 10) as claim:
+            assert len(claim.events) == 2
+            async with engine.connect() as connection:
+                await connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+                    )
+                )
+            raise ConnectionError("broker down")
+
+    # The failure that left the claim is what surfaces, not the failed rollback on a dead connection.
+    with pytest.raises(ConnectionError, match="broker down"):
+        await claim_then_lose_the_connection()
+    publisher = RecordingPublisher()
+    assert await relay(platform, publisher) == 2
+    assert [e.data["n"] for e in publisher.published] == [0, 1]
+
+
 async def test_tasks_and_events_are_relayed_separately(platform: AsyncContainer) -> None:
     tenant = await new_tenant(platform)
     uow_factory = await platform.get(UnitOfWorkFactory)

@@ -170,7 +170,7 @@ async def _roll_back(connection: AsyncConnection, driver: Any) -> None:
     transaction it did not begin, so a connection that cannot is discarded rather than reused."""
     try:
         await driver.execute("ROLLBACK")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
         await connection.invalidate()
 
 
