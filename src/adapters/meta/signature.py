@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from application.ports.channel_adapters import SignatureInvalid, SignatureMissing
 
 
 def sign(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, several times cheaper than building an hmac.HMAC object.
+    return "sha256=" + hmac.digest(secret.encode(), body, "sha256").hex()
 
 
 def verify_signature(body: bytes, header: str | None, secret: str) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +26,7 @@ def request_context_middleware(sink: ApiLogSink) -> Any:
                 await app(scope, receive, send)
                 return
             started = time.perf_counter()
-            incoming = dict(scope["headers"]).get(CORRELATION_HEADER, b"").decode("latin-1")[:100]
-            correlation_id = incoming or uuid.uuid4().hex
+            correlation_id = _incoming_correlation_id(scope) or secrets.token_hex(16)
             correlation_token = correlation_id_var.set(correlation_id)
             tenant_token = tenant_id_var.set(None)
             status = 500
@@ -67,3 +66,11 @@ def request_context_middleware(sink: ApiLogSink) -> Any:
         return middleware
 
     return factory
+
+
+def _incoming_correlation_id(scope: Scope) -> str:
+    # A scan, not dict(headers): most requests carry none, and this runs on every request.
+    for name, value in scope["headers"]:
+        if name == CORRELATION_HEADER:
+            return value.decode("latin-1")[:100]
+    return ""

@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from application.auth import AuthenticateApiKey, AuthenticateInput, Principal, SignedRequest
 from application.errors import RateLimited
 from application.ports.rate_limiter import RateLimiter, RateRule
+from entrypoints.http.dishka_scope import STATE_CONTAINER
 from entrypoints.logging import tenant_id_var
 from entrypoints.settings import Settings
 
@@ -20,7 +21,8 @@ STATE_PRINCIPAL = "principal"
 
 
 def _container(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncContainer:
-    container: AsyncContainer = connection.state.dishka_container
+    # From the scope's state dict itself: `connection.state` wraps it in a new State object per call.
+    container: AsyncContainer = connection.scope["state"][STATE_CONTAINER]
     return container
 
 
@@ -37,7 +39,8 @@ def client_ip(connection: ASGIConnection[Any, Any, Any, Any], trust_forwarded_fo
         forwarded = connection.headers.get("x-forwarded-for")
         if forwarded:
             return forwarded.split(",")[0].strip()
-    return connection.client.host if connection.client else "unknown"
+    client = connection.scope.get("client")
+    return client[0] if client else "unknown"
 
 
 async def provide_actor(request: Request[Any, Any, Any]) -> Principal:
