@@ -112,6 +112,8 @@ async def test_every_supported_format_is_indexed_with_pages_headings_and_citatio
     assert best["citation"]["document_title"] == "Store policies"
     # The small sections share one chunk, cited by the heading they have in common.
     assert best["citation"]["heading_path"] == ["Store policies"]
+    # …which is the title too: named once, not "Store policies, Store policies".
+    assert best["citation"]["label"] == "Store policies"
     assert best["scores"]["keyword"] > 0
     assert best["scores"]["vector"] > 0
     assert 0 < best["score"] <= 1

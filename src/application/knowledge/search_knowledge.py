@@ -58,11 +58,16 @@ class Citation:
     @property
     def label(self) -> str:
         """How an answer names its source: title, page, section path ("Refund policy, p. 3, Billing > Refunds")."""
-        parts = [self.document_title or self.filename]
+        title = self.document_title or self.filename
+        parts = [title]
         if self.page is not None:
             parts.append(f"p. {self.page}")
-        if self.heading_path:
-            parts.append(BREADCRUMB_SEPARATOR.join(self.heading_path))
+        # A document's title is often its first heading too: "Store policies, Store policies" says nothing.
+        path = self.heading_path
+        if path and path[0].strip().casefold() == title.strip().casefold():
+            path = path[1:]
+        if path:
+            parts.append(BREADCRUMB_SEPARATOR.join(path))
         return ", ".join(parts)
 
 
