@@ -15,6 +15,7 @@ run: sync widget
 	$(UV) run metachat run
 
 test: sync widget
+	scripts/chromium.sh
 	$(UV) run pytest
 
 lint: sync
