@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from dishka import AsyncContainer
 from sqlalchemy.exc import DBAPIError
 
-from adapters.postgres.unit_of_work import PostgresUnitOfWork
+from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
+from adapters.postgres.engine import make_engine
+from adapters.postgres.unit_of_work import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.common.ids import TenantId
 from tests.support.api import Client, create_channel, create_tenant
@@ -93,3 +95,29 @@ async def test_channel_secrets_are_encrypted_at_rest(client: Client, database_ur
         assert SECRET_TOKEN not in row["config"]
     for row in keys:
         assert bytes(row["secret_hash"]).startswith(b"scrypt$")
+
+
+async def test_a_unit_of_work_left_without_commit_hands_its_connection_back_clean(
+    client: Client, database_url: str
+) -> None:
+    first, _ = await _two_tenants_with_channels(client)
+    # One pooled connection: the second unit of work gets the very connection the first one used.
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
+    try:
+        async with factory(TenantId(uuid.UUID(first))) as uow:
+            await uow.connection.execute(sa.text("UPDATE channels SET name = 'uncommitted'"))
+        async with factory(None) as uow:
+            names = (await uow.connection.execute(sa.text("SELECT name FROM channels"))).scalars().all()
+            scope = (await uow.connection.execute(sa.text("SELECT current_setting('app.tenant_id')"))).scalar_one()
+            await uow.commit()
+        async with factory(TenantId(uuid.UUID(first))) as uow:
+            await uow.connection.execute(sa.text("UPDATE channels SET name = 'committed'"))
+            await uow.commit()
+        async with factory(None) as uow:
+            after_commit = (await uow.connection.execute(sa.text("SELECT name FROM channels"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert names == ["wa", "wa"]
+    assert scope == ""
+    assert sorted(after_commit) == ["committed", "wa"]

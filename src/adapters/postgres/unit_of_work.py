@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-import sqlalchemy as sa
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -29,10 +30,18 @@ from application.errors import ServiceUnavailable
 from application.ports.security import SecretCipher
 from domain.common.ids import TenantId
 
-_SCOPE_SQL = sa.text(
-    "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant, true),"
-    " set_config('app.bypass_rls', :bypass, true)"
+# The transaction, begun together with its row-level security scope in one round trip (a simple-protocol
+# query, so the values are written into the text: the role is ours, a tenant id is a UUID's canonical text).
+_BEGIN_TENANT = (
+    f"BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{{tenant}}', true),"
+    " set_config('app.bypass_rls', 'off', true)"
 )
+_BEGIN_PLATFORM = (
+    f"BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '', true),"
+    " set_config('app.bypass_rls', 'on', true)"
+)
+# What a connection that died mid-transaction raises (InternalClientError: closed by the server while idle).
+_CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class PostgresUnitOfWork:
@@ -57,6 +66,7 @@ class PostgresUnitOfWork:
         self._cipher = cipher
         self._tenant_id = tenant_id
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None
 
     @property
     def connection(self) -> AsyncConnection:
@@ -65,18 +75,16 @@ class PostgresUnitOfWork:
         return self._connection
 
     async def __aenter__(self) -> Self:
+        # The engine runs in autocommit mode (see the factory), so SQLAlchemy begins nothing itself: the
+        # repositories' statements run inside the transaction begun here, and it ends with our COMMIT.
+        begin = (
+            _BEGIN_PLATFORM if self._tenant_id is None else _BEGIN_TENANT.format(tenant=uuid.UUID(str(self._tenant_id)))
+        )
         try:
             self._connection = await self._engine.connect()
-            await self._connection.begin()
-            await self._connection.execute(
-                _SCOPE_SQL,
-                {
-                    "role": APP_ROLE,
-                    "tenant": "" if self._tenant_id is None else str(self._tenant_id),
-                    "bypass": "on" if self._tenant_id is None else "off",
-                },
-            )
-        except (OSError, OperationalError, DBAPIError) as error:
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
+            await self._driver.execute(begin)
+        except (*_CONNECTION_ERRORS, asyncpg.PostgresError, OperationalError, DBAPIError) as error:
             await self._close()
             raise ServiceUnavailable("the database is not reachable") from error
         connection = self._connection
@@ -100,7 +108,18 @@ class PostgresUnitOfWork:
     async def commit(self) -> None:
         # The tenant settings are transaction-local: once committed the connection is handed back,
         # so nothing can run later on this unit of work without row-level security.
-        await self.connection.commit()
+        connection = self.connection
+        try:
+            await self._driver.execute("COMMIT")
+        except _CONNECTION_ERRORS as error:
+            # Whether it committed is unknown: the connection is not reused, the caller's retry decides.
+            self._driver = None
+            await connection.invalidate()
+            await self._close()
+            raise ServiceUnavailable("the database connection was lost at commit") from error
+        # Anything else (a cancellation mid-commit among them) leaves the driver set: closing then rolls
+        # back, or discards a connection that cannot, so no transaction is ever handed back to the pool.
+        self._driver = None
         await self._close()
 
     async def __aexit__(
@@ -109,15 +128,29 @@ class PostgresUnitOfWork:
         await self._close()
 
     async def _close(self) -> None:
-        if self._connection is not None:
-            # Closing without commit rolls back whatever is pending.
-            await self._connection.close()
-            self._connection = None
+        if self._connection is None:
+            return
+        if self._driver is not None:
+            await self._roll_back(self._connection, self._driver)
+            self._driver = None
+        await self._connection.close()
+        self._connection = None
+
+    @staticmethod
+    async def _roll_back(connection: AsyncConnection, driver: Any) -> None:
+        """Ends a transaction that was not committed. The pool would not roll back a transaction it did
+        not begin, so a connection that cannot roll back is discarded rather than reused."""
+        try:
+            if driver.is_in_transaction():
+                await driver.execute("ROLLBACK")
+        except (*_CONNECTION_ERRORS, asyncpg.PostgresError):
+            await connection.invalidate()
 
 
 class PostgresUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine, cipher: SecretCipher) -> None:
-        self._engine = engine
+        # A view on the same pool in autocommit mode: the unit of work begins and ends transactions itself.
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cipher = cipher
 
     def __call__(self, tenant_id: TenantId | None) -> PostgresUnitOfWork:
