@@ -5,6 +5,7 @@ import base64
 import logging
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,8 @@ from application.ports.embeddings import EmbeddingError
 _log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUSES = frozenset({408, 429})  # plus every 5xx
+# Relative to the client's base URL, as the client's own `embeddings.create` posts it.
+_EMBEDDINGS_PATH = "/embeddings"
 # A server asking for a longer pause than this is treated as a failed attempt's backoff, not obeyed.
 _MAX_RETRY_AFTER_SECONDS = 30.0
 
@@ -69,13 +72,20 @@ class OpenAIEmbedder:
     async def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response = await self._client.embeddings.create(
-                    input=list(texts),
-                    model=self._model,
-                    # Packed float32: a quarter of the bytes of the float JSON, and no Python float object
-                    # per number while the client parses the response. Named, so the client leaves the
-                    # strings for us to decode; a compatible server that ignores the field answers floats.
-                    encoding_format="base64",
+                # The client's own request path (base URL, auth, timeout, status errors), without its typed
+                # `create`, which runs the arguments through its TypedDict transform and builds a model object
+                # per vector: the answer is read from its JSON here.
+                response: object = await self._client.post(
+                    _EMBEDDINGS_PATH,
+                    body={
+                        "input": list(texts),
+                        "model": self._model,
+                        # Packed float32: a quarter of the bytes of the float JSON, and no Python float object
+                        # per number while the response is parsed; a compatible server that ignores the field
+                        # answers floats.
+                        "encoding_format": "base64",
+                    },
+                    cast_to=object,
                 )
             except (openai.APIConnectionError, openai.APIStatusError) as error:
                 if not _is_transient(error):
@@ -105,16 +115,19 @@ class OpenAIEmbedder:
         ceiling = min(self._retry_max_delay, self._retry_base_delay * 2 ** (attempt - 1))
         return random.uniform(0, ceiling)
 
-    def _normalised_in_input_order(
-        self, response: openai.types.CreateEmbeddingResponse, expected: int
-    ) -> list[list[float]]:
-        if len(response.data) != expected:
-            raise EmbeddingError(f"{self._model} returned {len(response.data)} embeddings for {expected} inputs")
-        ordered = sorted(response.data, key=lambda item: item.index)
-        if [item.index for item in ordered] != list(range(expected)):
-            raise EmbeddingError(f"{self._model} returned embedding indices that do not match the inputs")
+    def _normalised_in_input_order(self, response: object, expected: int) -> list[list[float]]:
         try:
-            matrix = np.array([_decoded(item.embedding) for item in ordered], dtype=np.float64)
+            items: list[dict[str, Any]] = response["data"]  # type: ignore[index]
+            if len(items) != expected:
+                raise EmbeddingError(f"{self._model} returned {len(items)} embeddings for {expected} inputs")
+            ordered = sorted(items, key=lambda item: int(item["index"]))
+            if [item["index"] for item in ordered] != list(range(expected)):
+                raise EmbeddingError(f"{self._model} returned embedding indices that do not match the inputs")
+            embeddings = [item["embedding"] for item in ordered]
+        except (KeyError, TypeError, ValueError) as error:  # not the embeddings response shape
+            raise EmbeddingError(f"{self._model} returned a malformed response: {error!r}") from error
+        try:
+            matrix = np.array([_decoded(embedding) for embedding in embeddings], dtype=np.float64)
         except ValueError as error:  # ragged rows, or base64 that is not whole float32 values
             raise EmbeddingError(f"{self._model} returned malformed or ragged vectors") from error
         if matrix.shape[1] != self._dimension:
