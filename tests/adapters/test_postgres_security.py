@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 
 import asyncpg
@@ -121,3 +123,31 @@ async def test_a_unit_of_work_left_without_commit_hands_its_connection_back_clea
     assert names == ["wa", "wa"]
     assert scope == ""
     assert sorted(after_commit) == ["committed", "wa"]
+
+
+async def test_a_unit_of_work_cancelled_at_any_point_hands_its_connection_back(database_url: str) -> None:
+    """A web chat socket closing cancels its reads wherever they are: opening, querying, rolling back."""
+    engine = make_engine(database_url, pool_size=2, max_overflow=0)
+    factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
+
+    async def read() -> None:
+        async with factory(None) as uow:
+            await uow.connection.execute(sa.text("SELECT pg_sleep(0.01)"))
+
+    try:
+        # Each round cancels one step later (once more while the first cancellation is being handled),
+        # sweeping the cancellation across connect, BEGIN, the query and the rollback.
+        for steps in range(40):
+            task = asyncio.create_task(read())
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert engine.pool.checkedout() == 0, f"a connection was kept after a cancellation at step {steps}"  # type: ignore[attr-defined]
+        async with factory(None) as uow:
+            assert (await uow.connection.execute(sa.text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await engine.dispose()

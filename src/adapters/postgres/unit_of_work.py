@@ -87,6 +87,10 @@ class PostgresUnitOfWork:
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError, OperationalError, DBAPIError) as error:
             await self._close()
             raise ServiceUnavailable("the database is not reachable") from error
+        except BaseException:
+            # Cancelled while opening: __aexit__ will not run, so the connection is handed back here.
+            await self._close()
+            raise
         connection = self._connection
         self.tenants = PostgresTenantRepository(connection)
         self.channels = PostgresChannelRepository(connection, self._cipher)
@@ -128,23 +132,33 @@ class PostgresUnitOfWork:
         await self._close()
 
     async def _close(self) -> None:
-        if self._connection is None:
+        connection, driver = self._connection, self._driver
+        if connection is None:
             return
-        if self._driver is not None:
-            await self._roll_back(self._connection, self._driver)
-            self._driver = None
-        await self._connection.close()
-        self._connection = None
+        self._connection = self._driver = None
+        try:
+            if driver is not None:
+                await self._roll_back(connection, driver)
+        finally:
+            # Also when the task is cancelled mid-rollback: the connection goes back to the pool (discarded
+            # by then if its transaction may still be open), never left to the garbage collector.
+            await connection.close()
 
     @staticmethod
     async def _roll_back(connection: AsyncConnection, driver: Any) -> None:
         """Ends a transaction that was not committed. The pool would not roll back a transaction it did
         not begin, so a connection that cannot roll back is discarded rather than reused."""
         try:
-            if driver.is_in_transaction():
+            if driver.is_closed():
+                await connection.invalidate()
+            elif driver.is_in_transaction():
                 await driver.execute("ROLLBACK")
         except (*_CONNECTION_ERRORS, asyncpg.PostgresError):
             await connection.invalidate()
+        except BaseException:
+            # Cancelled while rolling back: whether the transaction ended is unknown.
+            await connection.invalidate()
+            raise
 
 
 class PostgresUnitOfWorkFactory:
