@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.repositories.conversations import _to_conversation
@@ -96,7 +97,7 @@ class PostgresConversationQueries:
                 messages.c.conversation_id.in_(conversation_ids),
                 messages.c.sender != str(SenderRole.SYSTEM),
             )
-            .distinct(messages.c.conversation_id)
+            .ext(distinct_on(messages.c.conversation_id))
             .order_by(messages.c.conversation_id, messages.c.created_at.desc())
         )
         return {row._mapping["conversation_id"]: _to_message(row._mapping) for row in rows}

@@ -39,7 +39,7 @@ class ConversationController(Controller):
         use_case: FromDishka[ListConversations],
         channel_id: FromQuery[uuid.UUID | None] = None,
         # "state" itself is a name Litestar reserves for the application state.
-        conversation_state: Annotated[Literal["bot", "human", "closed"] | None, QueryParameter(query="state")] = None,
+        conversation_state: Annotated[Literal["bot", "human", "closed"] | None, QueryParameter(name="state")] = None,
         since: Annotated[datetime | None, QueryParameter(description="last activity at or after")] = None,
         until: Annotated[datetime | None, QueryParameter(description="last activity before")] = None,
         q: Annotated[str | None, QueryParameter(max_length=200, description="full-text search over messages")] = None,
