@@ -13,7 +13,7 @@ import attrs
 import pytest
 from dishka import AsyncContainer
 
-from application.conversations.handle_conversation_turn import ConversationTurnInput
+from application.conversations.handle_conversation_turn import ConversationTurnInput, HeldRows
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
 from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput, ProcessInboxEntryResult
 from application.ports.blob_storage import BlobStorage
@@ -208,15 +208,23 @@ async def test_the_turn_to_answer_now_is_read_in_the_transaction_that_stored_its
     await accept.execute(AcceptWebhookInput(ChannelKind.WHATSAPP, body, signature(body, APP_SECRET)))
     [inbox_id] = await platform.new_inbox_tasks()
     read: list[tuple[ConversationTurnInput, str | None]] = []
+    held_as_stored: list[bool] = []
 
-    async def read_turn(uow: UnitOfWork, turn: ConversationTurnInput) -> None:
+    async def read_turn(uow: UnitOfWork, turn: ConversationTurnInput, held: HeldRows | None) -> None:
         message = await uow.messages.get(turn.tenant_id, turn.message_id)
         read.append((turn, None if message is None else message.text))
+        # The rows handed over are exactly what the transaction would read again.
+        assert held is not None
+        held_as_stored.append(
+            held.conversation == await uow.conversations.get(turn.tenant_id, turn.conversation_id)
+            and held.channel == await uow.channels.get(turn.tenant_id, held.conversation.channel_id)
+        )
 
     use_case = await platform.container.get(ProcessInboxEntry)
     result = await use_case.execute(ProcessInboxEntryInput(platform.tenant_id, inbox_id), read_turn)
 
     assert read == [(result.answer_now, "Hi")]
+    assert held_as_stored == [True]
 
 
 async def test_a_redelivered_task_asks_for_its_turn_again(platform: Platform) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from application.conversations.handle_conversation_turn import ConversationTurnInput, HandleConversationTurn, LoadedTurn
+from application.conversations.handle_conversation_turn import (
+    ConversationTurnInput,
+    HandleConversationTurn,
+    HeldRows,
+    LoadedTurn,
+)
 from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput, ProcessInboxEntryResult
 from application.ports.unit_of_work import UnitOfWork
 
@@ -23,8 +28,8 @@ class AnswerInboxEntry:
     async def execute(self, data: ProcessInboxEntryInput) -> ProcessInboxEntryResult:
         read: list[LoadedTurn] = []
 
-        async def read_turn(uow: UnitOfWork, turn: ConversationTurnInput) -> None:
-            read.append(await self._turn.load(uow, turn))
+        async def read_turn(uow: UnitOfWork, turn: ConversationTurnInput, held: HeldRows | None) -> None:
+            read.append(await self._turn.load(uow, turn, held))
 
         result = await self._process.execute(data, read_turn)
         if result.answer_now is not None:

@@ -82,6 +82,16 @@ class ConversationTurnInput:
 
 
 @attrs.frozen
+class HeldRows:
+    """Rows of the turn that the transaction reading it holds already, as they are in it: the conversation it
+    has just written (so locked by it) and the channel it has read. `load` takes them instead of reading them
+    again; they are worth nothing outside that transaction."""
+
+    conversation: Conversation
+    channel: Channel
+
+
+@attrs.frozen
 class ConversationTurnResult:
     outcome: TurnOutcome
     reply_id: MessageId | None = None
@@ -193,14 +203,23 @@ class HandleConversationTurn:
     # --- loading ----------------------------------------------------------------------------------
 
     @staticmethod
-    async def load(uow: UnitOfWork, data: ConversationTurnInput) -> LoadedTurn:
+    async def load(uow: UnitOfWork, data: ConversationTurnInput, held: HeldRows | None = None) -> LoadedTurn:
         """Read what the turn works from, in the caller's transaction: the inbox task reads it in the one
-        that stored the message (a transaction less per message); nothing is written."""
+        that stored the message (a transaction less per message), where `held` spares reading again what
+        that transaction has just written or read; nothing is written."""
         tenant = await uow.tenants.get(data.tenant_id)
-        conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
+        if held is not None and held.conversation.id == data.conversation_id:
+            conversation: Conversation | None = held.conversation
+        else:
+            held = None
+            conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
         if tenant is None or conversation is None:
             return ConversationTurnResult(TurnOutcome.NOT_FOUND)
-        channel = await uow.channels.get(data.tenant_id, conversation.channel_id)
+        channel = (
+            held.channel
+            if held is not None and held.channel.id == conversation.channel_id
+            else await uow.channels.get(data.tenant_id, conversation.channel_id)
+        )
         if channel is None:
             return ConversationTurnResult(TurnOutcome.CHANNEL_INACTIVE)
         timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)

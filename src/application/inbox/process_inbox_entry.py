@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from application.channels.channel_registry import ChannelRegistry
-from application.conversations.handle_conversation_turn import ConversationTurnInput
+from application.conversations.handle_conversation_turn import ConversationTurnInput, HeldRows
 from application.inbox.inbox_writer import ordering_key
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_adapters import MediaUnavailable
@@ -61,8 +61,9 @@ _MEDIA_FAMILY = {
 _UNREAD_OUTBOUND = frozenset({DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED})
 
 
-# Reads what a turn needs, in the given transaction (the conversation engine's `HandleConversationTurn.load`).
-TurnReader = Callable[[UnitOfWork, ConversationTurnInput], Awaitable[None]]
+# Reads what a turn needs, in the given transaction (the conversation engine's `HandleConversationTurn.load`),
+# given the turn's rows that transaction holds already, when it has them.
+TurnReader = Callable[[UnitOfWork, ConversationTurnInput, HeldRows | None], Awaitable[None]]
 
 
 @attrs.frozen
@@ -78,6 +79,8 @@ class ProcessInboxEntryResult:
     message_id: MessageId | None = None
     # The turn to run at once, in the same task (see `_answer_or_queue`).
     answer_now: ConversationTurnInput | None = None
+    # The turn's rows as the transaction that stored the message left them, for `TurnReader` in it.
+    held: HeldRows | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class ProcessInboxEntry:
@@ -135,7 +138,7 @@ class ProcessInboxEntry:
         result = await self._apply(uow, entry, channel, event, media)
         await uow.inbox.finish(entry)
         if result.answer_now is not None and read_turn is not None:
-            await read_turn(uow, result.answer_now)
+            await read_turn(uow, result.answer_now, result.held)
         await uow.commit()
         return result
 
@@ -194,7 +197,9 @@ class ProcessInboxEntry:
         await uow.outbox.add(events)
         answer_now = await self._answer_or_queue(uow, entry, message) if event.type in CONVERSATIONAL_TYPES else None
         entry.mark_processed("message_stored", message.id)
-        return ProcessInboxEntryResult("message_stored", message.id, answer_now)
+        # The conversation as just written (every column of it) and the channel as read, both in this transaction.
+        held = HeldRows(conversation, channel) if answer_now is not None else None
+        return ProcessInboxEntryResult("message_stored", message.id, answer_now, held)
 
     async def _answer_or_queue(
         self, uow: UnitOfWork, entry: InboxEntry, message: Message
@@ -231,7 +236,7 @@ class ProcessInboxEntry:
             return ProcessInboxEntryResult("already_processed", entry.message_id)
         answer_now = await self._answer_or_queue(uow, entry, message)
         if answer_now is not None and read_turn is not None:
-            await read_turn(uow, answer_now)
+            await read_turn(uow, answer_now, None)
         await uow.commit()
         return ProcessInboxEntryResult("already_processed", entry.message_id, answer_now)
 
