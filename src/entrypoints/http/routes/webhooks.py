@@ -4,12 +4,13 @@ own Meta app. GET is the subscription handshake; POST is verified, stored and ac
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from dishka import FromDishka
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.exceptions import ClientException
 from litestar.params import FromPath
+from litestar.types import HTTPRequestEvent
 
 from application.errors import NotFound, PayloadTooLarge
 from application.inbox.accept_webhook import (
@@ -56,9 +57,10 @@ async def _read_body(request: Request[Any, Any, Any], declared: str | None, limi
     size = 0
     # The ASGI messages themselves: the route has no body limit of Litestar's to check (it is ours).
     while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
+        received = await request.receive()
+        if received["type"] == "http.disconnect":
             raise ClientException("the client disconnected before sending the whole body")
+        message = cast("HTTPRequestEvent", received)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
