@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -41,6 +43,43 @@ async def test_any_rule_over_its_limit_refuses(limiter_and_nonces: tuple[RateLim
     assert (await limiter.hit([RateRule("key:1", limit=10), tenant])).allowed
     refused = await limiter.hit([RateRule("key:2", limit=10), tenant])
     assert not refused.allowed
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def clocked_limiter(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[tuple[RateLimiter, _Clock]]:
+    # Far from now, so the Redis keys' expiry (an absolute time) keeps them for the whole test.
+    clock = _Clock(math.floor(time.time() / 60) * 60 + 3600.0)
+    if request.param == "memory":
+        yield MemoryRateLimiter(clock), clock
+        return
+    client = Redis.from_url(redis_url)
+    yield RedisRateLimiter(client, namespace=f"test:{uuid.uuid4().hex}", clock=clock), clock
+    await client.aclose()
+
+
+async def test_a_full_budget_spent_before_a_window_edge_still_counts_after_it(
+    clocked_limiter: tuple[RateLimiter, _Clock],
+) -> None:
+    limiter, clock = clocked_limiter
+    rule = RateRule("visitor:v", limit=20, window_seconds=60)
+    clock.now += 59.0
+    assert all([(await limiter.hit([rule])).allowed for _ in range(20)])
+    # Two seconds later a new fixed window has begun; the last minute still holds 20 hits.
+    clock.now += 2.0
+    refused = await limiter.hit([rule])
+    assert not refused.allowed
+    assert 1 <= refused.retry_after_seconds <= 60
+    # Once the previous window has slid far enough out, there is room again.
+    clock.now += 30.0
+    assert (await limiter.hit([rule])).allowed
 
 
 async def test_nonces_are_claimed_once(limiter_and_nonces: tuple[RateLimiter, NonceStore]) -> None:

@@ -1,33 +1,36 @@
-"""In-process rate limiting for embedded mode (no REDIS_URL): fixed windows in a dict."""
+"""In-process rate limiting for embedded mode (no REDIS_URL): sliding windows over counters in a dict."""
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 
 from application.ports.rate_limiter import RateDecision, RateRule
+from application.rate_limiting import WindowPosition, retry_after
 
 _SWEEP_ABOVE = 100_000
 
 
 class MemoryRateLimiter:
-    def __init__(self) -> None:
-        # (rule key, window end) -> hits in that window
-        self._counters: dict[tuple[str, float], int] = {}
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # (rule key, window seconds, window number) -> hits in that window
+        self._counters: dict[tuple[str, int, int], int] = {}
 
     async def hit(self, rules: list[RateRule]) -> RateDecision:
-        now = time.time()
-        retry_after = 0
+        now = self._clock()
+        wait = 0
         for rule in rules:
-            window_end = (now // rule.window_seconds + 1) * rule.window_seconds
-            key = (rule.key, window_end)
-            count = self._counters.get(key, 0) + 1
-            self._counters[key] = count
-            if count > rule.limit:
-                retry_after = max(retry_after, math.ceil(window_end - now))
+            position = WindowPosition.of(rule, now)
+            key = (rule.key, rule.window_seconds, position.index)
+            current = self._counters.get(key, 0) + 1
+            self._counters[key] = current
+            previous = self._counters.get((rule.key, rule.window_seconds, position.index - 1), 0)
+            wait = max(wait, retry_after(rule, now, position, previous, current))
         if len(self._counters) > _SWEEP_ABOVE:
-            self._counters = {key: count for key, count in self._counters.items() if key[1] > now}
-        return RateDecision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+            # Windows before the previous one no longer count.
+            self._counters = {key: count for key, count in self._counters.items() if (key[2] + 2) * key[1] > now}
+        return RateDecision(allowed=wait == 0, retry_after_seconds=wait)
 
 
 class MemoryNonceStore:

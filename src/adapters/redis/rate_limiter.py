@@ -1,36 +1,39 @@
-"""Redis-backed fixed-window rate limits and replay nonces, shared by every API process."""
+"""Redis-backed sliding-window rate limits and replay nonces, shared by every API process."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 
 from application.ports.rate_limiter import RateDecision, RateRule
+from application.rate_limiting import WindowPosition, retry_after
 
 
 class RedisRateLimiter:
-    def __init__(self, client: Redis, namespace: str = "metachat:rl") -> None:
+    def __init__(self, client: Redis, namespace: str = "metachat:rl", clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._namespace = namespace
+        self._clock = clock
 
     async def hit(self, rules: list[RateRule]) -> RateDecision:
-        now = time.time()
-        windows = []
+        now = self._clock()
+        positions = [WindowPosition.of(rule, now) for rule in rules]
         async with self._client.pipeline(transaction=False) as pipe:
-            for rule in rules:
-                window_end = (now // rule.window_seconds + 1) * rule.window_seconds
-                key = f"{self._namespace}:{rule.key}:{int(window_end)}"
-                pipe.incr(key)
-                pipe.expireat(key, int(window_end) + 1)
-                windows.append((rule, window_end))
+            for rule, position in zip(rules, positions, strict=True):
+                key = f"{self._namespace}:{rule.key}:{rule.window_seconds}"
+                pipe.incr(f"{key}:{position.index}")
+                # Kept through the next window too, where it is the previous one.
+                pipe.expireat(f"{key}:{position.index}", math.ceil(position.end) + rule.window_seconds + 1)
+                pipe.get(f"{key}:{position.index - 1}")
             results = await pipe.execute()
-        retry_after = 0
-        for index, (rule, window_end) in enumerate(windows):
-            if int(results[index * 2]) > rule.limit:
-                retry_after = max(retry_after, math.ceil(window_end - now))
-        return RateDecision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+        wait = 0
+        for index, (rule, position) in enumerate(zip(rules, positions, strict=True)):
+            current, previous = int(results[index * 3]), int(results[index * 3 + 2] or 0)
+            wait = max(wait, retry_after(rule, now, position, previous, current))
+        return RateDecision(allowed=wait == 0, retry_after_seconds=wait)
 
 
 class RedisNonceStore:
