@@ -59,6 +59,24 @@ async def test_health_reports_each_dependency(client: Client) -> None:
     assert names["cache"]["detail"] == "redis"
 
 
+async def test_without_redis_the_in_process_limiter_serves_public_routes(settings: Settings) -> None:
+    """Embedded mode (no REDIS_URL), as `make run` starts it: the container builds, and a public route
+    that is rate limited answers."""
+    embedded = attrs.evolve(settings, redis_url=None)
+    container = make_http_container(embedded)
+    app = create_app(container, embedded)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            health = await client.get("/api/health")
+            webhook = await client.post("/webhooks/whatsapp", content=b"{}")
+    finally:
+        await container.close()
+    cache = next(d for d in health.json()["dependencies"] if d["name"] == "cache")
+    assert cache["detail"] == "in-process"
+    # Past the rate limit and refused for its missing signature: the limiter was built and consulted.
+    assert webhook.status_code == 401
+
+
 async def test_health_is_503_when_a_required_dependency_is_down(settings: Settings) -> None:
     broken = attrs.evolve(settings, redis_url="redis://127.0.0.1:1/0")
     container = make_http_container(broken)

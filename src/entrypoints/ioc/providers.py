@@ -114,8 +114,11 @@ class RedisCacheProvider(Provider):
 class MemoryCacheProvider(Provider):
     scope = Scope.APP
 
-    rate_limiter = provide(MemoryRateLimiter, provides=RateLimiter)
     nonces = provide(MemoryNonceStore, provides=NonceStore)
+
+    @provide
+    def rate_limiter(self) -> RateLimiter:
+        return MemoryRateLimiter()
 
     @provide
     def probe(self) -> CacheProbe:
