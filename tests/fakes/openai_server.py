@@ -175,7 +175,9 @@ class FakeOpenAIServer:
         return [request for request in self.requests if request.path == path]
 
     async def __aenter__(self) -> Self:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without
+        # it every keep-alive answer waited ~40 ms for the client's delayed ACK (Nagle).
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", 0))
         self._port = listener.getsockname()[1]
