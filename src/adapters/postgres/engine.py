@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # Role every application transaction switches to, so row-level security applies even when the
 # connection itself logs in as a superuser or the tables' owner (those bypass RLS).
 APP_ROLE = "metachat_app"
+
+# What asyncpg raises on a connection that is gone (InternalClientError: closed by the server while idle).
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 def to_asyncpg_url(url: str) -> str:
@@ -34,3 +40,19 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Asy
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(sa.text("SELECT 1"))
+
+
+async def roll_back_or_discard(connection: AsyncConnection, driver: Any) -> None:
+    """Ends a transaction begun on the driver and not committed. The pool would not roll back a
+    transaction it did not begin, so a connection that cannot roll back is discarded rather than reused."""
+    try:
+        if driver.is_closed():
+            await connection.invalidate()
+        elif driver.is_in_transaction():
+            await driver.execute("ROLLBACK")
+    except (*CONNECTION_ERRORS, asyncpg.PostgresError):
+        await connection.invalidate()
+    except BaseException:
+        # Cancelled while rolling back: whether the transaction ended is unknown.
+        await connection.invalidate()
+        raise

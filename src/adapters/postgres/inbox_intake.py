@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncpg  # type: ignore[import-untyped]
 import msgspec
 
-from adapters.postgres.engine import APP_ROLE, to_asyncpg_url
+from adapters.postgres.engine import APP_ROLE, CONNECTION_ERRORS, to_asyncpg_url
 from application.errors import ServiceUnavailable
 from application.observability import correlation_id_var
 from application.ports.tasks import Task
@@ -40,8 +40,6 @@ WITH new_entries AS (
 SELECT id FROM new_entries
 """
 
-# InternalClientError: what asyncpg raises on a connection whose server closed it while it sat idle.
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 _SESSION_SCOPE = "SELECT set_config('role', $1, false), set_config('app.bypass_rls', 'off', false)"
 _TENANT_SCOPE = "SELECT set_config('app.tenant_id', $1, false)"
 
@@ -102,7 +100,7 @@ class PostgresInboxIntake:
         )
         try:
             connection = await self._pool.acquire()
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             raise ServiceUnavailable("the database is not reachable") from error
         try:
             pid = connection.get_server_pid()
@@ -112,7 +110,7 @@ class PostgresInboxIntake:
                 self._tenant_of[pid] = tenant_id
             # Outside any explicit transaction: the statement commits on its own before it answers.
             rows = await connection.fetch(_STORE_NEW, *arguments)
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             # Committed or not is unknown: the webhook is not acknowledged, and the redelivery is deduplicated.
             raise ServiceUnavailable("the database is not reachable") from error
         finally:

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from adapters.postgres.engine import APP_ROLE, to_asyncpg_url
+from adapters.postgres.engine import APP_ROLE, roll_back_or_discard, to_asyncpg_url
 from adapters.postgres.repositories.webhooks import PostgresWebhookRepository
 from adapters.postgres.tables import dead_letters
 from application.ports.events import DeadLetter, OutboxKind
@@ -147,7 +146,8 @@ class PostgresOutboxFeed:
                 yield claim
             finally:
                 if claim is None or not claim.committed:
-                    await _roll_back(connection, driver)
+                    # Frees every row and aggregate lock for the next attempt.
+                    await roll_back_or_discard(connection, driver)
 
     async def prune(self, *, published_before_seconds: float) -> int:
         async with self._engine.connect() as connection:
@@ -163,15 +163,6 @@ class PostgresOutboxFeed:
             )
             await connection.commit()
         return int(result.rowcount)
-
-
-async def _roll_back(connection: AsyncConnection, driver: Any) -> None:
-    """Frees every row and aggregate lock for the next attempt. The pool would not roll back a
-    transaction it did not begin, so a connection that cannot is discarded rather than reused."""
-    try:
-        await driver.execute("ROLLBACK")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
-        await connection.invalidate()
 
 
 class PostgresDeadLetters:

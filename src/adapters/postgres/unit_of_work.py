@@ -10,7 +10,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.postgres.engine import APP_ROLE
+from adapters.postgres.engine import APP_ROLE, CONNECTION_ERRORS, roll_back_or_discard
 from adapters.postgres.repositories.api_keys import PostgresApiKeyRepository
 from adapters.postgres.repositories.channels import PostgresChannelRepository
 from adapters.postgres.repositories.conversation_queries import PostgresConversationQueries
@@ -40,8 +40,6 @@ _BEGIN_PLATFORM = (
     f"BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '', true),"
     " set_config('app.bypass_rls', 'on', true)"
 )
-# What a connection that died mid-transaction raises (InternalClientError: closed by the server while idle).
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 class PostgresUnitOfWork:
@@ -84,7 +82,7 @@ class PostgresUnitOfWork:
             self._connection = await self._engine.connect()
             self._driver = (await self._connection.get_raw_connection()).driver_connection
             await self._driver.execute(begin)
-        except (*_CONNECTION_ERRORS, asyncpg.PostgresError, OperationalError, DBAPIError) as error:
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError, OperationalError, DBAPIError) as error:
             await self._close()
             raise ServiceUnavailable("the database is not reachable") from error
         except BaseException:
@@ -115,7 +113,7 @@ class PostgresUnitOfWork:
         connection = self.connection
         try:
             await self._driver.execute("COMMIT")
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             # Whether it committed is unknown: the connection is not reused, the caller's retry decides.
             self._driver = None
             await connection.invalidate()
@@ -138,27 +136,11 @@ class PostgresUnitOfWork:
         self._connection = self._driver = None
         try:
             if driver is not None:
-                await self._roll_back(connection, driver)
+                await roll_back_or_discard(connection, driver)
         finally:
             # Also when the task is cancelled mid-rollback: the connection goes back to the pool (discarded
             # by then if its transaction may still be open), never left to the garbage collector.
             await connection.close()
-
-    @staticmethod
-    async def _roll_back(connection: AsyncConnection, driver: Any) -> None:
-        """Ends a transaction that was not committed. The pool would not roll back a transaction it did
-        not begin, so a connection that cannot roll back is discarded rather than reused."""
-        try:
-            if driver.is_closed():
-                await connection.invalidate()
-            elif driver.is_in_transaction():
-                await driver.execute("ROLLBACK")
-        except (*_CONNECTION_ERRORS, asyncpg.PostgresError):
-            await connection.invalidate()
-        except BaseException:
-            # Cancelled while rolling back: whether the transaction ended is unknown.
-            await connection.invalidate()
-            raise
 
 
 class PostgresUnitOfWorkFactory:
