@@ -29,13 +29,13 @@ class WindowPosition:
         return cls(index, (now - start) / rule.window_seconds, start + rule.window_seconds)
 
 
-def retry_after(rule: RateRule, now: float, position: WindowPosition, previous: int, current: int) -> int:
+def retry_after(rule: RateRule, position: WindowPosition, previous: int, current: int) -> int:
     """0 when the hit just counted keeps the rule within its limit, else the seconds until one more fits."""
     if previous * (1 - position.elapsed) + current <= rule.limit:
         return 0
     if current >= rule.limit or previous == 0:
         # Only the next window has room.
-        return max(1, math.ceil(position.end - now))
+        return max(1, math.ceil((1 - position.elapsed) * rule.window_seconds))
     # The previous window's weight shrinks as it slides out, until previous * (1 - share) + current fits.
     share_needed = 1 - (rule.limit - current) / previous
     return max(1, math.ceil((share_needed - position.elapsed) * rule.window_seconds))

@@ -26,7 +26,7 @@ class MemoryRateLimiter:
             current = self._counters.get(key, 0) + 1
             self._counters[key] = current
             previous = self._counters.get((rule.key, rule.window_seconds, position.index - 1), 0)
-            wait = max(wait, retry_after(rule, now, position, previous, current))
+            wait = max(wait, retry_after(rule, position, previous, current))
         if len(self._counters) > _SWEEP_ABOVE:
             # Windows before the previous one no longer count.
             self._counters = {key: count for key, count in self._counters.items() if (key[2] + 2) * key[1] > now}

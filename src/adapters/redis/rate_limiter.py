@@ -32,7 +32,7 @@ class RedisRateLimiter:
         wait = 0
         for index, (rule, position) in enumerate(zip(rules, positions, strict=True)):
             current, previous = int(results[index * 3]), int(results[index * 3 + 2] or 0)
-            wait = max(wait, retry_after(rule, now, position, previous, current))
+            wait = max(wait, retry_after(rule, position, previous, current))
         return RateDecision(allowed=wait == 0, retry_after_seconds=wait)
 
 
