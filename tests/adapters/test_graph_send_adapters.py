@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -329,3 +330,34 @@ async def test_media_over_the_size_limit_is_refused(graph: FakeGraphApi, registr
         await messenger.fetch_media(messenger_channel(graph), MediaRef(MessageType.IMAGE, url=url), 100)
     fetched = await messenger.fetch_media(messenger_channel(graph), MediaRef(MessageType.IMAGE, url=url), 5000)
     assert len(fetched.data) == 5000
+
+
+async def test_an_unreachable_graph_api_is_a_temporary_network_failure_after_retries() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    # Nothing listens on the port: every connection attempt is refused.
+    client = GraphApiClient(
+        f"http://127.0.0.1:{port}", "v25.0", retry=RetryPolicy(max_attempts=2, base_delay_seconds=0.01)
+    )
+    try:
+        with pytest.raises(ChannelSendError) as raised:
+            await client.post(f"{PHONE_NUMBER_ID}/messages", {"type": "text"}, bearer="token")
+        assert raised.value.reason is SendFailure.TEMPORARY
+        assert raised.value.code == "network"
+        with pytest.raises(MediaUnavailable, match="media download failed") as refused:
+            await client.download(f"http://127.0.0.1:{port}/file.jpg", bearer=None, max_bytes=100)
+        assert refused.value.retryable
+    finally:
+        await client.aclose()
+
+
+async def test_a_graph_api_slower_than_the_timeout_is_a_temporary_network_failure(graph: FakeGraphApi) -> None:
+    client = GraphApiClient(graph.base_url, graph.version, retry=RetryPolicy(max_attempts=1), timeout_seconds=0.2)
+    graph.delay_seconds = 1.0
+    try:
+        with pytest.raises(ChannelSendError) as raised:
+            await client.post(f"{PHONE_NUMBER_ID}/messages", {"type": "text"}, bearer=graph.access_token)
+        assert (raised.value.reason, raised.value.code) == (SendFailure.TEMPORARY, "network")
+    finally:
+        await client.aclose()

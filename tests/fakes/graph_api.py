@@ -104,6 +104,8 @@ class FakeGraphApi:
         self.cdn: dict[str, StoredMedia] = {}
         # Media ids whose next download answers 404, as an expired (5 minute) WhatsApp URL does.
         self.expire_next_download: set[str] = set()
+        # How long every answer waits: a slow Graph API.
+        self.delay_seconds = 0.0
         self._ids = itertools.count(1)
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -169,6 +171,8 @@ class FakeGraphApi:
         )
         self.requests.append(request)
         response = self.script.next_for(request.method, request.path) or self._default(request)
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         headers = [(name.encode(), value.encode()) for name, value in response.headers.items()]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})

@@ -1,17 +1,22 @@
 """HTTP access to Meta's Graph API: pooled async client, error classification by Meta error code,
-exponential backoff with jitter for retryable failures, and per-sender pacing."""
+exponential backoff with jitter for retryable failures, and per-sender pacing.
+
+The client is aiohttp's: every reply costs the worker two Graph calls (typing, then the message), and
+aiohttp's C-parsed requests took about a fifth of httpx's CPU per call here (150 against 810 µs).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import attrs
-import httpx
 
 from application.ports.channel_adapters import FetchedMedia, MediaUnavailable
 from application.ports.channel_gateway import ChannelSendError, SendFailure
@@ -115,10 +120,21 @@ class MediaUrlGone(MediaUnavailable):
         super().__init__(f"media URL answered {status_code}", retryable=False)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+# What a request can raise besides an answer: refused or dropped connections, and timeouts.
+_NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
     try:
         return float(response.headers["retry-after"])
     except (KeyError, ValueError):
+        return None
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
         return None
 
 
@@ -136,14 +152,24 @@ class GraphApiClient:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self.pacer = SendPacer()
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=5.0),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            headers={"User-Agent": "metachat"},
-        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=5.0)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the event loop that runs it.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=100),
+                headers={"User-Agent": "metachat"},
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def url(self, path: str) -> str:
         return f"{self._root}/{path.lstrip('/')}"
@@ -159,7 +185,7 @@ class GraphApiClient:
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         params = {"access_token": access_token} if access_token else None
-        return await self._call("POST", self.url(path), headers=headers, params=params, json=body, pace=pace)
+        return await self._call("POST", self.url(path), headers=headers, params=params, body=body, pace=pace)
 
     async def get(self, path: str, *, bearer: str) -> dict[str, Any]:
         return await self._call("GET", self.url(path), headers={"Authorization": f"Bearer {bearer}"})
@@ -171,7 +197,7 @@ class GraphApiClient:
         *,
         headers: dict[str, str],
         params: dict[str, str] | None = None,
-        json: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
         pace: tuple[str, float] | None = None,
     ) -> dict[str, Any]:
         attempt = 0
@@ -182,18 +208,14 @@ class GraphApiClient:
                 if wait > 0:
                     await self._sleep(wait)
             try:
-                response = await self._client.request(method, url, headers=headers, params=params, json=json)
-            except httpx.HTTPError as error:
+                async with self._client.request(method, url, headers=headers, params=params, json=body) as response:
+                    answer = await response.read()
+                    if 200 <= response.status < 300:
+                        result = _parsed(answer)
+                        return result if isinstance(result, dict) else {}
+                    failure = classify(response.status, _parsed(answer), _retry_after(response))
+            except _NETWORK_ERRORS as error:
                 failure = ChannelSendError(SendFailure.TEMPORARY, code="network", title=type(error).__name__)
-            else:
-                if response.is_success:
-                    result = response.json()
-                    return result if isinstance(result, dict) else {}
-                try:
-                    parsed: Any = response.json()
-                except ValueError:
-                    parsed = None
-                failure = classify(response.status_code, parsed, _retry_after(response))
             hint = failure.retry_after_seconds
             # A Retry-After beyond our longest backoff is left to the caller's (task-level) retry.
             if (
@@ -223,23 +245,23 @@ class GraphApiClient:
 
     async def _download_once(self, url: str, headers: dict[str, str], max_bytes: int) -> FetchedMedia:
         try:
-            async with self._client.stream("GET", url, headers=headers, follow_redirects=True) as response:
-                if response.status_code in (404, 410):
-                    raise MediaUrlGone(response.status_code)
-                if response.status_code != 200:
-                    retryable = response.status_code == 429 or response.status_code >= 500
-                    raise MediaUnavailable(f"media download answered {response.status_code}", retryable=retryable)
+            async with self._client.get(url, headers=headers) as response:
+                if response.status in (404, 410):
+                    raise MediaUrlGone(response.status)
+                if response.status != 200:
+                    retryable = response.status == 429 or response.status >= 500
+                    raise MediaUnavailable(f"media download answered {response.status}", retryable=retryable)
                 declared = response.headers.get("content-length")
                 if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                     raise MediaUnavailable(f"media is larger than {max_bytes} bytes", retryable=False)
                 chunks: list[bytes] = []
                 size = 0
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.content.iter_any():
                     size += len(chunk)
                     if size > max_bytes:
                         raise MediaUnavailable(f"media is larger than {max_bytes} bytes", retryable=False)
                     chunks.append(chunk)
                 mime_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
                 return FetchedMedia(data=b"".join(chunks), mime_type=mime_type.lower())
-        except httpx.HTTPError as error:
+        except _NETWORK_ERRORS as error:
             raise MediaUnavailable(f"media download failed: {type(error).__name__}", retryable=True) from error

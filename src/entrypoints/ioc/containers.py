@@ -8,6 +8,7 @@ from entrypoints.ioc.channels import ChannelsProvider, StorageProvider
 from entrypoints.ioc.conversations import ConversationsProvider
 from entrypoints.ioc.events import EventBackboneProvider, WorkerProvider, messaging_provider
 from entrypoints.ioc.knowledge import KnowledgeProvider
+from entrypoints.ioc.models import models_provider
 from entrypoints.ioc.providers import (
     ConfigProvider,
     DatabaseProvider,
@@ -36,6 +37,7 @@ def common_providers(settings: Settings, *, hosts_worker: bool = False) -> list[
         StorageProvider(),
         ChannelsProvider(),
         *webchat_providers(settings),
+        models_provider(settings),
         KnowledgeProvider(),
         ConversationsProvider(),
     ]

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import openai
 from dishka import Provider, Scope, provide, provide_all
 
-from adapters.extractive.chat_model import ExtractiveChatModel
 from adapters.http_tools.invoker import HttpxToolInvoker
 from adapters.httpx.address_policy import WebhookAddressPolicy
-from adapters.openai.chat_model import ChatModelSettings, OpenAIChatModel
 from application.conversations.answer_inbox_entry import AnswerInboxEntry
 from application.conversations.get_conversation import GetConversation
 from application.conversations.hand_off_conversation import HandOffConversation
@@ -40,24 +37,6 @@ from entrypoints.settings import Settings
 
 class ConversationsProvider(Provider):
     scope = Scope.APP
-
-    @provide
-    async def chat_model(self, settings: Settings) -> AsyncIterator[ChatModel]:
-        engine = settings.conversations
-        if not settings.openai.api_key:
-            yield ExtractiveChatModel()
-            return
-        client = openai.AsyncOpenAI(api_key=settings.openai.api_key, base_url=settings.openai.base_url)
-        yield OpenAIChatModel(
-            client,
-            ChatModelSettings(
-                model=settings.openai.model,
-                context_tokens=engine.context_tokens,
-                timeout_seconds=engine.llm_timeout_seconds,
-                max_attempts=engine.llm_max_attempts,
-            ),
-        )
-        await client.close()
 
     @provide
     async def tool_invoker(self, policy: WebhookAddressPolicy) -> AsyncIterator[ToolInvoker]:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import openai
 from dishka import Provider, Scope, provide, provide_all
 
 from adapters.documents.parser import ContentSniffingDocumentParser
 from adapters.httpx.address_policy import WebhookAddressPolicy
 from adapters.httpx.web_page_fetcher import HttpxWebPageFetcher
-from adapters.local_embeddings.embedder import LocalMiniLMEmbedder
-from adapters.openai.embedder import OpenAIEmbedder
 from application.knowledge.import_web_page import ImportWebPage
 from application.knowledge.index_document import IndexDocument
 from application.knowledge.manage_documents import DeleteDocument, GetDocument, ListDocuments, ReindexDocument
@@ -31,17 +28,6 @@ from entrypoints.settings import Settings
 
 class KnowledgeProvider(Provider):
     scope = Scope.APP
-
-    @provide
-    async def embedder(self, settings: Settings) -> AsyncIterator[Embedder]:
-        if not settings.openai.api_key:
-            yield LocalMiniLMEmbedder()
-            return
-        client = openai.AsyncOpenAI(api_key=settings.openai.api_key, base_url=settings.openai.base_url)
-        yield OpenAIEmbedder(
-            client, model=settings.openai.embedding_model, dimension=settings.openai.embedding_dimension
-        )
-        await client.close()
 
     @provide
     def parser(self) -> DocumentParser:
