@@ -1,12 +1,14 @@
 """HandleConversationTurn on real Postgres, with fakes for the channel, the model, the knowledge base and
-tenant tools: what gets sent, stored and announced for each kind of turn."""
+tenant tools: what gets sent, stored and announced for each kind of turn. A world's tenant has an indexed
+document (the fake knowledge search answers for it), unless a test asks for a tenant without knowledge."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,8 @@ import asyncpg
 import attrs
 import pytest
 from dishka import AsyncContainer
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.httpx.address_policy import WebhookAddressPolicy
 from adapters.system.clock import SystemClock
@@ -26,6 +30,8 @@ from application.conversations.handle_conversation_turn import (
     TurnOutcome,
 )
 from application.conversations.send_agent_message import SendAgentMessage, SendAgentMessageInput
+from application.knowledge.search_knowledge import SearchKnowledge
+from application.knowledge.tools import TenantKnowledgeSearch
 from application.ports.knowledge_search import KnowledgePassage
 from application.ports.llm import ChatCompletion, ChatRole
 from application.ports.security import SecretCipher
@@ -45,7 +51,9 @@ from tests.fakes.conversation_engine import (
     calls,
     unavailable,
 )
+from tests.fakes.knowledge import HashingEmbedder
 from tests.support.api import Client, create_channel, create_tenant
+from tests.support.knowledge import store_indexed_document
 
 ADMIN = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
 REFUNDS = KnowledgePassage(
@@ -150,13 +158,25 @@ class World:
 
 
 async def make_world(
-    client: Client, container: AsyncContainer, db: asyncpg.Connection, *, kind: str = "whatsapp", **settings: Any
+    client: Client,
+    container: AsyncContainer,
+    db: asyncpg.Connection,
+    *,
+    kind: str = "whatsapp",
+    indexed: bool = True,
+    **settings: Any,
 ) -> World:
     tenant = await create_tenant(client, "Acme", brand_name="Acme Shop", **settings)
     config: dict[str, Any] = {"phone_number_id": "106540352242922"} if kind == "whatsapp" else {}
     secrets = {"access_token": "token"} if kind == "whatsapp" else {}
     channel = await create_channel(client, tenant["id"], kind=kind, name="main", config=config, secrets=secrets)
-    return World(container, db, TenantId(uuid.UUID(tenant["id"])), ChannelId(uuid.UUID(channel["id"])))
+    world = World(container, db, TenantId(uuid.UUID(tenant["id"])), ChannelId(uuid.UUID(channel["id"])))
+    if indexed:
+        # The turn searches only a tenant with something indexed.
+        await store_indexed_document(
+            await container.get(UnitOfWorkFactory), world.tenant_id, "Refund policy", [REFUNDS.text], HashingEmbedder()
+        )
+    return world
 
 
 @pytest.fixture
@@ -494,6 +514,112 @@ async def test_without_a_language_model_or_passages_the_assistant_says_so(world:
     [text] = world.gateway.texts()
     assert "couldn't find anything about that" in text
     assert "“human”" in text
+
+
+async def search_for_real(world: World) -> HashingEmbedder:
+    """The tenant's real hybrid search in place of the fake one; the returned embedder counts the queries."""
+    embedder = HashingEmbedder()
+    search = SearchKnowledge(await world.container.get(UnitOfWorkFactory), embedder)
+    world.knowledge = TenantKnowledgeSearch(search)  # type: ignore[assignment]
+    return embedder
+
+
+@contextmanager
+def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the engine runs meanwhile (BEGIN/COMMIT go to the driver directly: not in it)."""
+    statements: list[str] = []
+
+    def record(*arguments: Any) -> None:
+        statements.append(arguments[2])  # (connection, cursor, statement, parameters, context, executemany)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def test_a_tenant_without_knowledge_is_answered_without_embedding_or_searching(
+    client: Client, container: AsyncContainer, db: asyncpg.Connection
+) -> None:
+    world = await make_world(client, container, db, indexed=False)
+    embedder = await search_for_real(world)
+    question = await world.say("How long do refunds take?")
+
+    result = await world.turn(question)
+
+    assert result.outcome is TurnOutcome.REPLIED
+    assert embedder.calls == []
+    assert "none matched" in world.model.requests[0].messages[0].content
+    assert world.gateway.texts() == ["Default answer."]
+
+
+async def test_without_knowledge_or_a_language_model_nothing_is_searched_and_a_person_is_offered(
+    client: Client, container: AsyncContainer, db: asyncpg.Connection
+) -> None:
+    from adapters.extractive.chat_model import ExtractiveChatModel
+
+    world = await make_world(client, container, db, indexed=False)
+    world.model = ExtractiveChatModel()  # type: ignore[assignment]
+    question = await world.say("How long do refunds take?")
+
+    await world.turn(question)
+
+    assert world.knowledge.queries == []
+    [text] = world.gateway.texts()
+    assert "couldn't find anything about that" in text
+    assert "“human”" in text
+
+
+async def test_a_document_indexed_mid_conversation_is_used_by_the_next_turn(
+    client: Client, container: AsyncContainer, db: asyncpg.Connection
+) -> None:
+    world = await make_world(client, container, db, indexed=False)
+    embedder = await search_for_real(world)
+    await world.turn(await world.say("How long do refunds take?"))
+    assert embedder.calls == []
+
+    uow_factory = await container.get(UnitOfWorkFactory)
+    await store_indexed_document(uow_factory, world.tenant_id, "Refund policy", [REFUNDS.text], HashingEmbedder())
+    world.model.queued.append(ChatCompletion(text="Refunds are paid within 30 days [1]."))
+    result = await world.turn(await world.say("So how long do refunds take?"))
+
+    assert result.outcome is TurnOutcome.REPLIED
+    assert embedder.calls == [1]
+    assert "[1] Refund policy\nRefunds are paid within 30 days." in world.model.requests[1].messages[0].content
+    assert world.gateway.texts()[-1] == "Refunds are paid within 30 days [1].\n\nSources:\n[1] Refund policy"
+
+
+async def test_whether_there_is_knowledge_is_read_with_the_tenant_and_gates_every_search_statement(
+    client: Client, container: AsyncContainer, db: asyncpg.Connection
+) -> None:
+    engine = await container.get(AsyncEngine)
+    uow_factory = await container.get(UnitOfWorkFactory)
+    empty = await make_world(client, container, db, indexed=False)
+    stocked = await make_world(client, container, db, kind="webchat")  # one WhatsApp number per platform
+    loads: list[list[str]] = []
+    for world in (empty, stocked):
+        await search_for_real(world)
+        question = await world.say("How long do refunds take?")
+        assert world.conversation_id is not None
+        async with uow_factory(world.tenant_id) as uow:
+            with recorded_statements(engine) as statements:
+                await HandleConversationTurn.load(
+                    uow, ConversationTurnInput(world.tenant_id, world.conversation_id, question)
+                )
+        loads.append(statements)
+    follow_up = await empty.say("And for shoes?")
+    with recorded_statements(engine) as empty_turn:
+        await empty.turn(follow_up)
+
+    # The same reads for both tenants (tenant, conversation, channel, history, tools): the knowledge check
+    # rides on the tenant's read rather than costing a round trip.
+    assert [len(statements) for statements in loads] == [5, 5]
+    assert [[sql for sql in statements if "chunks" in sql] for statements in loads] == [
+        [sql for sql in statements if "FROM tenants" in sql] for statements in loads
+    ]
+    # The turn without knowledge runs no search statement at all.
+    assert [sql for sql in empty_turn if "chunks" in sql or "kb_" in sql] == [loads[0][0]]
 
 
 async def test_web_chat_answers_stream_under_the_reply_id(

@@ -1,5 +1,6 @@
-"""Knowledge base test helpers: real small PDF/DOCX files generated on the spot, and running the pending
-`document.index` tasks of the outbox in-process, the way the worker would."""
+"""Knowledge base test helpers: real small PDF/DOCX files generated on the spot, running the pending
+`document.index` tasks of the outbox in-process, the way the worker would, and storing an indexed document
+directly when a test needs knowledge but not the indexing."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
 from application.knowledge.index_document import INDEX_DOCUMENT_TASK, IndexDocument, IndexDocumentInput
+from application.ports.embeddings import Embedder
 from application.ports.tasks import Task
-from domain.common.ids import TenantId
+from application.ports.unit_of_work import UnitOfWorkFactory
+from domain.common.ids import ChunkId, DocumentId, TenantId, new_id
+from domain.knowledge.document import Chunk, KnowledgeDocument
 
 
 def make_pdf(pages: Sequence[Sequence[str]], title: str | None = None) -> bytes:
@@ -86,3 +90,39 @@ async def run_index_tasks(container: AsyncContainer, database_url: str) -> int:
         async with container() as request:
             await (await request.get(IndexDocument)).execute(IndexDocumentInput.from_task(task))
     return len(tasks)
+
+
+async def store_indexed_document(
+    uow_factory: UnitOfWorkFactory, tenant_id: TenantId, title: str, texts: Sequence[str], embedder: Embedder
+) -> DocumentId:
+    """A ready document with one chunk per text, embedded by `embedder`, as indexing would leave it."""
+    document = KnowledgeDocument(
+        id=DocumentId(new_id()),
+        tenant_id=tenant_id,
+        title=title,
+        filename=f"{title.lower().replace(' ', '-')}.md",
+        format="md",
+        content_hash=new_id().hex,
+        size_bytes=sum(len(text) for text in texts),
+        storage_key="unused",
+    )
+    vectors = await embedder.embed(texts)
+    chunks = [
+        Chunk(
+            id=ChunkId(new_id()),
+            tenant_id=tenant_id,
+            document_id=document.id,
+            ordinal=ordinal,
+            text=text,
+            token_count=len(text.split()),
+            embedding_model=embedder.model_name,
+            embedding=vector,
+        )
+        for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    ]
+    document.mark_ready(chunk_count=len(chunks), page_count=None, embedding_model=embedder.model_name)
+    async with uow_factory(tenant_id) as uow:
+        await uow.documents.add(document)
+        await uow.knowledge.replace_chunks(tenant_id, document.id, chunks, "en")
+        await uow.commit()
+    return document.id

@@ -1,9 +1,9 @@
 """The assistant's turn: from the user's stored message(s) to a reply through the channel.
 
 Order of business — a conversation with a person gets no bot answer (agents are told by event); a request
-for a person hands the conversation over; otherwise the knowledge base is searched, the language model
-answers (calling tools for at most `max_iterations` rounds, each call recorded), and the answer is sent
-with its sources cited.
+for a person hands the conversation over; otherwise the knowledge base is searched (when the tenant has
+indexed anything), the language model answers (calling tools for at most `max_iterations` rounds, each
+call recorded), and the answer is sent with its sources cited.
 
 Crash safety: the reply is stored as `pending` under the idempotency key `reply:<last input id>` before it
 is sent, in the same transaction that checks nobody else answered meanwhile. A redelivered task therefore
@@ -107,6 +107,9 @@ class _Turn:
     trigger_id: MessageId
     split: TurnSplit
     tenant_tools: tuple[TenantTool, ...]
+    # Whether the tenant has indexed anything: without it the automatic retrieval is skipped, as it could
+    # only come back empty after paying for an embedding (an API call with OpenAI) and two searches.
+    has_knowledge: bool
     # Chosen up front: streamed pieces of the answer and the stored reply carry the same id.
     reply_id: MessageId = attrs.field(factory=lambda: MessageId(new_id()))
 
@@ -190,7 +193,7 @@ class HandleConversationTurn:
 
         await self._show_typing(turn)
         book = SourceBook()
-        retrieval = turn.tenant.settings.rag.enabled
+        retrieval = turn.tenant.settings.rag.enabled and turn.has_knowledge
         passages = await self._retrieve(turn) if retrieval else []
         book.add(passages)
         answer = await self._converse(turn, book)
@@ -207,13 +210,13 @@ class HandleConversationTurn:
         """Read what the turn works from, in the caller's transaction: the inbox task reads it in the one
         that stored the message (a transaction less per message), where `held` spares reading again what
         that transaction has just written or read; nothing is written."""
-        tenant = await uow.tenants.get(data.tenant_id)
+        found = await uow.turns.tenant(data.tenant_id)
         if held is not None and held.conversation.id == data.conversation_id:
             conversation: Conversation | None = held.conversation
         else:
             held = None
             conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
-        if tenant is None or conversation is None:
+        if found is None or conversation is None:
             return ConversationTurnResult(TurnOutcome.NOT_FOUND)
         channel = (
             held.channel
@@ -225,7 +228,15 @@ class HandleConversationTurn:
         timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)
         tools = await uow.tenant_tools.list(data.tenant_id, only_active=True)
         # A message older than the window has long been answered (or merged into a later turn).
-        return _Turn(tenant, conversation, channel, data.message_id, split_turn(timeline), tuple(tools))
+        return _Turn(
+            found.tenant,
+            conversation,
+            channel,
+            data.message_id,
+            split_turn(timeline),
+            tuple(tools),
+            has_knowledge=found.has_knowledge,
+        )
 
     async def _give_up_unconfirmed(self, turn: _Turn) -> None:
         """A reply claimed for this message but never confirmed sent: its worker died mid-send."""

@@ -16,10 +16,22 @@ from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.conversation import Conversation, ConversationState
 from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
+from domain.tenants.tenant import Tenant
 from domain.tools.tenant_tool import TenantTool, ToolId
 
 
+@attrs.frozen
+class TurnTenant:
+    tenant: Tenant
+    # At least one indexed chunk: without one, searching the knowledge base can only come back empty.
+    has_knowledge: bool
+
+
 class TurnRepository(Protocol):
+    async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
+        """The tenant, and whether it has any knowledge to search, in one read (every turn needs both)."""
+        ...
+
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
         """Read the conversation and hold its row until the transaction ends: a bot reply being claimed
         and an agent's reply being recorded for one conversation never interleave."""

@@ -12,13 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.repositories.conversations import _to_conversation
 from adapters.postgres.repositories.messages import _to_message
-from adapters.postgres.tables import conversations, messages, outbound_sends, tool_calls
+from adapters.postgres.repositories.tenants import _to_tenant
+from adapters.postgres.tables import chunks, conversations, messages, outbound_sends, tenants, tool_calls
+from application.ports.conversation_store import TurnTenant
 from domain.common.ids import ConversationId, MessageId, TenantId
 from domain.conversations.conversation import Conversation
 from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
 
 # Built once: every turn runs these, so they skip construction and cache-key generation on every call.
+# The tenant's row and whether it has a chunk to search: any chunk is searchable (the keyword leg reads them
+# all, whatever their document's state or embedding model). The EXISTS is one probe of the chunks' primary
+# key (tenant_id first), riding on a read the turn makes anyway instead of costing a round trip of its own.
+_TENANT = sa.select(
+    tenants, sa.exists().where(chunks.c.tenant_id == sa.bindparam("b_id")).label("has_knowledge")
+).where(tenants.c.id == sa.bindparam("b_id"))
 _LOCK_CONVERSATION = (
     conversations.select()
     .where(conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id"))
@@ -52,6 +60,10 @@ _CLAIM_REPLY = (
 class PostgresTurnRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+
+    async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
+        row = (await self._connection.execute(_TENANT, {"b_id": tenant_id})).one_or_none()
+        return None if row is None else TurnTenant(_to_tenant(row), bool(row.has_knowledge))
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
         row = (
