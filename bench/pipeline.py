@@ -296,20 +296,21 @@ class CpuMeter:
         self.api = api
         self.workers = workers
         self.postmaster = int((postgres_dir / "postmaster.pid").read_text().split()[0])
+        # The broker, when it runs on this machine (its Erlang VM): it shares the same two cores.
+        self.brokers = [pid for pid in _pids() if _command(pid).startswith("beam")]
 
     def sample(self) -> dict[str, float]:
-        backends = [
-            int(entry.name)
-            for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and _parent(entry) == self.postmaster
-        ]
-        return {
+        backends = [pid for pid in _pids() if _parent(pid) == self.postmaster]
+        sample = {
             "api": _cpu_seconds(self.api),
             "worker": sum(_cpu_seconds(pid) for pid in self.workers),
             "postgres": _cpu_seconds(self.postmaster, with_reaped_children=True)
             + sum(_cpu_seconds(pid) for pid in backends),
             "bench": time.process_time(),
         }
+        if self.brokers:
+            sample["rabbitmq"] = sum(_cpu_seconds(pid) for pid in self.brokers)
+        return sample
 
     @staticmethod
     def report(before: dict[str, float], after: dict[str, float], messages: int) -> None:
@@ -320,11 +321,22 @@ class CpuMeter:
         print(f"{'':<34} CPU ms per reply: {shown}; total {sum(parts.values()):.1f}")
 
 
-def _parent(entry: Path) -> int:
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _parent(pid: int) -> int:
     try:
-        return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
         return -1
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _free_port() -> int:
