@@ -196,7 +196,15 @@ inbox = sa.Table(
     sa.Column("processed_at", TZ, nullable=True),
     sa.UniqueConstraint("tenant_id", "channel_id", "provider_event_key"),
     sa.ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"], ondelete="CASCADE"),
-    sa.Index("ix_inbox_pending", "received_at", postgresql_where=sa.text("state = 'pending'")),
+    # Whether a contact has other events waiting (see migration 0008).
+    sa.Index(
+        "ix_inbox_pending_by_contact",
+        "tenant_id",
+        "channel_id",
+        "contact_id",
+        "received_at",
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
 )
 
 sa.Index(
