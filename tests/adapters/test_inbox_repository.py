@@ -4,32 +4,15 @@ answer, so it must read only that contact's pending entries, never every pending
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
-from adapters.postgres.engine import make_engine
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from domain.channels.channel import Channel, ChannelKind, WhatsAppConfig
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, TenantId, new_id
 from domain.tenants.tenant import Tenant
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def uow_factory(engine: AsyncEngine) -> PostgresUnitOfWorkFactory:
-    return PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
 
 
 async def add_channel(uow_factory: PostgresUnitOfWorkFactory, phone_number_id: str) -> Channel:

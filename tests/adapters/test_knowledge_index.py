@@ -15,8 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
-from adapters.postgres.engine import make_engine
 from adapters.postgres.repositories.knowledge_index import (
     BM25Parameters,
     KeywordSearchLimits,
@@ -27,10 +25,9 @@ from adapters.postgres.repositories.knowledge_index import (
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from application.ports.knowledge import ChunkScore, SearchFilters
 from domain.common.ids import ChunkId, DocumentId, TenantId, new_id
-from domain.knowledge.document import Chunk, KnowledgeDocument
 from domain.tenants.tenant import Tenant
 from tests.fakes.knowledge import HashingEmbedder
-from tests.support.knowledge import asyncpg_dsn
+from tests.support.knowledge import asyncpg_dsn, store_indexed_document
 
 WORDS = [
     "refund",
@@ -71,18 +68,6 @@ WORDS = [
 EMBEDDER = HashingEmbedder()
 
 
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url, pool_size=4)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def uow_factory(engine: AsyncEngine) -> PostgresUnitOfWorkFactory:
-    return PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
-
-
 async def add_tenant(uow_factory: PostgresUnitOfWorkFactory) -> TenantId:
     tenant = Tenant(id=TenantId(new_id()), name="Tenant")
     async with uow_factory(None) as uow:
@@ -94,36 +79,7 @@ async def add_tenant(uow_factory: PostgresUnitOfWorkFactory) -> TenantId:
 async def add_document(
     uow_factory: PostgresUnitOfWorkFactory, tenant_id: TenantId, texts: Sequence[str], tags: tuple[str, ...] = ()
 ) -> tuple[DocumentId, list[ChunkId]]:
-    document = KnowledgeDocument(
-        id=DocumentId(new_id()),
-        tenant_id=tenant_id,
-        title="Doc",
-        filename="doc.md",
-        format="md",
-        content_hash=new_id().hex,
-        size_bytes=1,
-        storage_key="unused",
-        tags=tags,
-    )
-    vectors = await EMBEDDER.embed(texts)
-    chunks = [
-        Chunk(
-            id=ChunkId(new_id()),
-            tenant_id=tenant_id,
-            document_id=document.id,
-            ordinal=ordinal,
-            text=text,
-            token_count=len(text.split()),
-            embedding_model=EMBEDDER.model_name,
-            embedding=vector,
-        )
-        for ordinal, (text, vector) in enumerate(zip(texts, vectors, strict=True))
-    ]
-    async with uow_factory(tenant_id) as uow:
-        await uow.documents.add(document)
-        await uow.knowledge.replace_chunks(tenant_id, document.id, chunks, "en")
-        await uow.commit()
-    return document.id, [chunk.id for chunk in chunks]
+    return await store_indexed_document(uow_factory, tenant_id, "Doc", texts, EMBEDDER, tags)
 
 
 def random_texts(count: int, seed: int) -> list[str]:

@@ -3,13 +3,6 @@ read in one statement, never counting another tenant's chunks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
-from adapters.postgres.engine import make_engine
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from application.ports.conversation_store import TurnTenant
 from domain.common.ids import DocumentId, TenantId, new_id
@@ -17,18 +10,6 @@ from domain.knowledge.document import KnowledgeDocument
 from domain.tenants.tenant import Tenant
 from tests.fakes.knowledge import HashingEmbedder
 from tests.support.knowledge import store_indexed_document
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(database_url, pool_size=2)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def uow_factory(engine: AsyncEngine) -> PostgresUnitOfWorkFactory:
-    return PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
 
 
 async def add_tenant(uow_factory: PostgresUnitOfWorkFactory, name: str) -> TenantId:
@@ -71,7 +52,7 @@ async def test_a_tenant_has_knowledge_from_its_first_indexed_chunk_until_its_las
         await uow.commit()
     assert (await read(uow_factory, tenant_id, tenant_id)) == TurnTenant(fresh.tenant, has_knowledge=False)
 
-    document_id = await store_indexed_document(
+    document_id, _ = await store_indexed_document(
         uow_factory, tenant_id, "Refund policy", ["Refunds are paid within 30 days."], HashingEmbedder()
     )
     assert (await read(uow_factory, tenant_id, tenant_id)) == TurnTenant(fresh.tenant, has_knowledge=True)

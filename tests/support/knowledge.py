@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import asyncpg
 import docx
@@ -92,9 +93,19 @@ async def run_index_tasks(container: AsyncContainer, database_url: str) -> int:
     return len(tasks)
 
 
+class IndexedDocument(NamedTuple):
+    id: DocumentId
+    chunk_ids: list[ChunkId]
+
+
 async def store_indexed_document(
-    uow_factory: UnitOfWorkFactory, tenant_id: TenantId, title: str, texts: Sequence[str], embedder: Embedder
-) -> DocumentId:
+    uow_factory: UnitOfWorkFactory,
+    tenant_id: TenantId,
+    title: str,
+    texts: Sequence[str],
+    embedder: Embedder,
+    tags: tuple[str, ...] = (),
+) -> IndexedDocument:
     """A ready document with one chunk per text, embedded by `embedder`, as indexing would leave it."""
     document = KnowledgeDocument(
         id=DocumentId(new_id()),
@@ -105,6 +116,7 @@ async def store_indexed_document(
         content_hash=new_id().hex,
         size_bytes=sum(len(text) for text in texts),
         storage_key="unused",
+        tags=tags,
     )
     vectors = await embedder.embed(texts)
     chunks = [
@@ -125,4 +137,4 @@ async def store_indexed_document(
         await uow.documents.add(document)
         await uow.knowledge.replace_chunks(tenant_id, document.id, chunks, "en")
         await uow.commit()
-    return document.id
+    return IndexedDocument(document.id, [chunk.id for chunk in chunks])
