@@ -137,7 +137,6 @@ messages = sa.Table(
     sa.Column("occurred_at", TZ, nullable=False, server_default=_now()),
     sa.Column("idempotency_key", sa.Text, nullable=True),
     sa.Index("ix_messages_conversation", "tenant_id", "conversation_id", "created_at"),
-    sa.Index("ix_messages_provider_id", "tenant_id", "provider_message_id"),
     postgresql_partition_by="RANGE (created_at)",
 )
 
