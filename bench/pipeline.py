@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -487,6 +488,7 @@ async def orchestrate(options: argparse.Namespace) -> None:
                     process.kill()
             await _delete_namespace(options.rabbitmq_url, namespace, options.partitions)
             server.cleanup()
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -411,6 +412,7 @@ def orchestrate(seconds: float, rate: float, workers: int) -> None:
         _stop(api)
         _stop(bare)
         server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
