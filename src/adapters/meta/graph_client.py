@@ -161,7 +161,9 @@ class GraphApiClient:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=100),
+                # Idle connections are dropped after 5 s (httpx's default, which this client had before):
+                # reusing one the server has already closed costs a failed send and a backoff.
+                connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=5.0),
                 headers={"User-Agent": "metachat"},
             )
         return self._session
