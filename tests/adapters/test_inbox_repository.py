@@ -3,33 +3,13 @@ answer, so it must read only that contact's pending entries, never every pending
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import asyncpg
-
+from adapters.postgres.repositories.inbox import _OTHERS_PENDING
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
-from domain.channels.channel import Channel, ChannelKind, WhatsAppConfig
+from domain.channels.channel import Channel
 from domain.channels.inbox import InboxEntry
-from domain.common.ids import ChannelId, TenantId, new_id
-from domain.tenants.tenant import Tenant
-
-
-async def add_channel(uow_factory: PostgresUnitOfWorkFactory, phone_number_id: str) -> Channel:
-    tenant = Tenant(id=TenantId(new_id()), name=f"Tenant {phone_number_id}")
-    channel = Channel(
-        id=ChannelId(new_id()),
-        tenant_id=tenant.id,
-        kind=ChannelKind.WHATSAPP,
-        name="Support",
-        config=WhatsAppConfig(phone_number_id=phone_number_id),
-        secrets={"access_token": "token"},
-    )
-    async with uow_factory(None) as uow:
-        await uow.tenants.add(tenant)
-        await uow.channels.add(channel)
-        await uow.commit()
-    return channel
+from domain.common.ids import new_id
+from tests.support.channels import store_whatsapp_channel
+from tests.support.plans import rows_read
 
 
 def entry(channel: Channel, contact_id: str) -> InboxEntry:
@@ -56,8 +36,8 @@ async def others_pending(uow_factory: PostgresUnitOfWorkFactory, of: InboxEntry)
 
 
 async def test_only_the_same_contacts_other_waiting_events_count(uow_factory: PostgresUnitOfWorkFactory) -> None:
-    channel = await add_channel(uow_factory, "106540352242111")
-    other_channel = await add_channel(uow_factory, "106540352242222")
+    channel = await store_whatsapp_channel(uow_factory, "106540352242111")
+    other_channel = await store_whatsapp_channel(uow_factory, "106540352242222")
     first = entry(channel, "15550001")
     await store(uow_factory, first, entry(channel, "15550002"))
     await store(uow_factory, entry(other_channel, "15550001"))
@@ -79,34 +59,23 @@ async def test_only_the_same_contacts_other_waiting_events_count(uow_factory: Po
 async def test_the_question_reads_the_contacts_entries_not_every_pending_one(
     uow_factory: PostgresUnitOfWorkFactory, database_url: str
 ) -> None:
-    channel = await add_channel(uow_factory, "106540352242333")
+    channel = await store_whatsapp_channel(uow_factory, "106540352242333")
     lone = entry(channel, "15559999")
     await store(uow_factory, lone)
     # A backlog: thousands of other contacts' events waiting, on this tenant's channel and on another's.
     await store(uow_factory, *(entry(channel, f"1555{index:04d}") for index in range(2000)))
-    other = await add_channel(uow_factory, "106540352242444")
+    other = await store_whatsapp_channel(uow_factory, "106540352242444")
     await store(uow_factory, *(entry(other, f"1555{index:04d}") for index in range(2000)))
 
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute("ANALYZE inbox")
-        [plan] = json.loads(
-            await connection.fetchval(
-                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT EXISTS (SELECT * FROM inbox WHERE tenant_id = $1"
-                " AND channel_id = $2 AND contact_id = $3 AND state = 'pending' AND id != $4)",
-                lone.tenant_id,
-                lone.channel_id,
-                lone.contact_id,
-                lone.id,
-            )
-        )
-    finally:
-        await connection.close()
+    read = await rows_read(
+        database_url,
+        _OTHERS_PENDING,
+        {
+            "b_tenant_id": lone.tenant_id,
+            "b_channel_id": lone.channel_id,
+            "b_contact_id": lone.contact_id,
+            "b_id": lone.id,
+        },
+    )
     assert not await others_pending(uow_factory, lone)
-    assert _rows_read(plan["Plan"]) <= 1
-
-
-def _rows_read(node: dict[str, Any]) -> int:
-    """Rows the plan's scans looked at: those they returned and those their filters threw away."""
-    own = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0) if "Scan" in node["Node Type"] else 0
-    return int(own + sum(_rows_read(child) for child in node.get("Plans", [])))
+    assert read <= 1

@@ -1,15 +1,21 @@
-"""PostgresTurnRepository.tenant: the tenant's row and whether it has knowledge to search (an indexed chunk),
-read in one statement, never counting another tenant's chunks."""
+"""PostgresTurnRepository: the tenant's row and whether it has knowledge to search (an indexed chunk), read in
+one statement, never counting another tenant's chunks; the message stored under a claimed reply key."""
 
 from __future__ import annotations
 
+from adapters.postgres.repositories.turns import _CLAIMED_MESSAGE
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from application.ports.conversation_store import TurnTenant
-from domain.common.ids import DocumentId, TenantId, new_id
+from domain.channels.channel import Channel
+from domain.common.ids import ConversationId, DocumentId, MessageId, TenantId, new_id
+from domain.conversations.conversation import Conversation
+from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
 from domain.knowledge.document import KnowledgeDocument
 from domain.tenants.tenant import Tenant
 from tests.fakes.knowledge import HashingEmbedder
+from tests.support.channels import store_whatsapp_channel
 from tests.support.knowledge import store_indexed_document
+from tests.support.plans import rows_read
 
 
 async def add_tenant(uow_factory: PostgresUnitOfWorkFactory, name: str) -> TenantId:
@@ -77,3 +83,63 @@ async def test_another_tenants_chunks_never_count(uow_factory: PostgresUnitOfWor
     # A tenant's transaction does not see another tenant at all.
     assert await read(uow_factory, empty, stocked) is None
     assert await read(uow_factory, None, TenantId(new_id())) is None
+
+
+async def store_claimed_replies(
+    uow_factory: PostgresUnitOfWorkFactory, channel: Channel, keys: list[str]
+) -> dict[str, Message]:
+    """Outbound messages each claimed under its key, as an agent's reply with a client_message_id is."""
+    stored: dict[str, Message] = {}
+    async with uow_factory(channel.tenant_id) as uow:
+        conversation, _ = await uow.conversations.get_or_add(
+            Conversation(
+                id=ConversationId(new_id()), tenant_id=channel.tenant_id, channel_id=channel.id, contact_id="15550001"
+            )
+        )
+        for key in keys:
+            message = Message(
+                id=MessageId(new_id()),
+                tenant_id=channel.tenant_id,
+                conversation_id=conversation.id,
+                channel_id=channel.id,
+                direction=Direction.OUTBOUND,
+                sender=SenderRole.AGENT,
+                type=MessageType.TEXT,
+                text=f"reply {key}",
+                status=DeliveryStatus.SENT,
+                idempotency_key=key,
+            )
+            assert await uow.turns.claim_reply(channel.tenant_id, key, message.id, message.created_at)
+            await uow.messages.add(message)
+            stored[key] = message
+        await uow.commit()
+    return stored
+
+
+async def test_a_claimed_key_leads_to_its_message_and_only_within_its_tenant(
+    uow_factory: PostgresUnitOfWorkFactory,
+) -> None:
+    channel = await store_whatsapp_channel(uow_factory, "106540352242555")
+    other = await store_whatsapp_channel(uow_factory, "106540352242666")
+    stored = await store_claimed_replies(uow_factory, channel, ["agent:a", "agent:b"])
+
+    async with uow_factory(channel.tenant_id) as uow:
+        found = await uow.turns.claimed_message(channel.tenant_id, "agent:b")
+        assert found is not None
+        assert (found.id, found.text) == (stored["agent:b"].id, "reply agent:b")
+        assert await uow.turns.claimed_message(channel.tenant_id, "agent:unknown") is None
+    async with uow_factory(other.tenant_id) as uow:
+        assert await uow.turns.claimed_message(other.tenant_id, "agent:b") is None
+    async with uow_factory(None) as uow:
+        assert await uow.turns.claimed_message(other.tenant_id, "agent:b") is None
+
+
+async def test_a_claimed_key_is_found_without_reading_the_tenants_other_messages(
+    uow_factory: PostgresUnitOfWorkFactory, database_url: str
+) -> None:
+    channel = await store_whatsapp_channel(uow_factory, "106540352242777")
+    await store_claimed_replies(uow_factory, channel, [f"agent:{index}" for index in range(1500)])
+
+    read = await rows_read(database_url, _CLAIMED_MESSAGE, {"b_tenant_id": channel.tenant_id, "b_key": "agent:700"})
+    # One ledger row and one message row, not the 1,500 messages of the tenant.
+    assert read <= 2

@@ -73,7 +73,7 @@ class SendAgentMessage:
                 idempotency_key=key,
             )
             if key is not None and not await uow.turns.claim_reply(data.tenant_id, key, message.id, message.created_at):
-                earlier = await uow.messages.find_by_idempotency_key(data.tenant_id, key)
+                earlier = await uow.turns.claimed_message(data.tenant_id, key)
                 if earlier is None:
                     raise Conflict("a message with this client_message_id is being sent")
                 return MessageView.of(earlier)

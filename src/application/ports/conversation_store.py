@@ -53,6 +53,10 @@ class TurnRepository(Protocol):
         """Reserve the one outbound message allowed under this key; False when it is taken already."""
         ...
 
+    async def claimed_message(self, tenant_id: TenantId, idempotency_key: str) -> Message | None:
+        """The outbound message stored under a key claimed earlier, found through the ledger's row."""
+        ...
+
     async def forget_claims_before(self, moment: datetime) -> int:
         """Platform-wide: drop ledger keys older than any redelivery could be; returns how many went."""
         ...

@@ -50,6 +50,24 @@ _MESSAGES_AFTER = (
     )
     .order_by(messages.c.created_at, messages.c.id)
 )
+# Through the ledger's primary key to the message's (partition key included): the messages table has no index
+# on idempotency_key, so looking the key up there would read every message of the tenant.
+_CLAIMED_MESSAGE = (
+    sa.select(messages)
+    .join(
+        outbound_sends,
+        sa.and_(
+            outbound_sends.c.tenant_id == messages.c.tenant_id,
+            outbound_sends.c.message_id == messages.c.id,
+            outbound_sends.c.message_created_at == messages.c.created_at,
+        ),
+    )
+    .where(
+        outbound_sends.c.tenant_id == sa.bindparam("b_tenant_id"),
+        outbound_sends.c.idempotency_key == sa.bindparam("b_key"),
+        messages.c.tenant_id == sa.bindparam("b_tenant_id"),
+    )
+)
 _CLAIM_REPLY = (
     insert(outbound_sends)
     .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
@@ -98,6 +116,12 @@ class PostgresTurnRepository:
             },
         )
         return claimed is not None
+
+    async def claimed_message(self, tenant_id: TenantId, idempotency_key: str) -> Message | None:
+        row = (
+            await self._connection.execute(_CLAIMED_MESSAGE, {"b_tenant_id": tenant_id, "b_key": idempotency_key})
+        ).one_or_none()
+        return None if row is None else _to_message(row._mapping)
 
     async def forget_claims_before(self, moment: datetime) -> int:
         result = await self._connection.execute(outbound_sends.delete().where(outbound_sends.c.created_at < moment))

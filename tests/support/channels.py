@@ -1,0 +1,25 @@
+"""A tenant with one WhatsApp channel, stored straight through the unit of work (no API)."""
+
+from __future__ import annotations
+
+from application.ports.unit_of_work import UnitOfWorkFactory
+from domain.channels.channel import Channel, ChannelKind, WhatsAppConfig
+from domain.common.ids import ChannelId, TenantId, new_id
+from domain.tenants.tenant import Tenant
+
+
+async def store_whatsapp_channel(uow_factory: UnitOfWorkFactory, phone_number_id: str) -> Channel:
+    tenant = Tenant(id=TenantId(new_id()), name=f"Tenant {phone_number_id}")
+    channel = Channel(
+        id=ChannelId(new_id()),
+        tenant_id=tenant.id,
+        kind=ChannelKind.WHATSAPP,
+        name="Support",
+        config=WhatsAppConfig(phone_number_id=phone_number_id),
+        secrets={"access_token": "token"},
+    )
+    async with uow_factory(None) as uow:
+        await uow.tenants.add(tenant)
+        await uow.channels.add(channel)
+        await uow.commit()
+    return channel
