@@ -65,7 +65,6 @@ _CLAIMED_MESSAGE = (
     .where(
         outbound_sends.c.tenant_id == sa.bindparam("b_tenant_id"),
         outbound_sends.c.idempotency_key == sa.bindparam("b_key"),
-        messages.c.tenant_id == sa.bindparam("b_tenant_id"),
     )
 )
 _CLAIM_REPLY = (
