@@ -24,9 +24,9 @@ from adapters.postgres.repositories.knowledge_index import (
 )
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from application.ports.knowledge import ChunkScore, SearchFilters
-from domain.common.ids import ChunkId, DocumentId, TenantId, new_id
-from domain.tenants.tenant import Tenant
+from domain.common.ids import ChunkId, DocumentId, TenantId
 from tests.fakes.knowledge import HashingEmbedder
+from tests.support.channels import store_tenant
 from tests.support.knowledge import asyncpg_dsn, store_indexed_document
 
 WORDS = [
@@ -66,14 +66,6 @@ WORDS = [
     "renewal",
 ]
 EMBEDDER = HashingEmbedder()
-
-
-async def add_tenant(uow_factory: PostgresUnitOfWorkFactory) -> TenantId:
-    tenant = Tenant(id=TenantId(new_id()), name="Tenant")
-    async with uow_factory(None) as uow:
-        await uow.tenants.add(tenant)
-        await uow.commit()
-    return tenant.id
 
 
 async def add_document(
@@ -155,7 +147,7 @@ QUERIES = [
 async def test_the_pruned_keyword_leg_returns_exact_bm25(
     database_url: str, engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
 ) -> None:
-    tenant = await add_tenant(uow_factory)
+    tenant = await store_tenant(uow_factory, "Tenant")
     texts = random_texts(120, seed=1)
     for start in range(0, len(texts), 10):
         await add_document(uow_factory, tenant, texts[start : start + 10])
@@ -172,7 +164,7 @@ async def test_the_pruned_keyword_leg_returns_exact_bm25(
 async def test_past_the_budget_the_rarest_words_choose_the_candidates(
     engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
 ) -> None:
-    tenant = await add_tenant(uow_factory)
+    tenant = await store_tenant(uow_factory, "Tenant")
     common = [f"order payment order payment number {index}" for index in range(30)]
     await add_document(uow_factory, tenant, [*common, "zeppelin order payment"])
     found = await keyword(
@@ -192,7 +184,7 @@ async def test_past_the_budget_the_rarest_words_choose_the_candidates(
 async def test_both_vector_paths_agree_and_skip_other_models(
     engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
 ) -> None:
-    tenant = await add_tenant(uow_factory)
+    tenant = await store_tenant(uow_factory, "Tenant")
     texts = random_texts(60, seed=2)
     await add_document(uow_factory, tenant, texts)
     [query] = await EMBEDDER.embed(["refund shipping receipt"])
@@ -213,8 +205,8 @@ async def test_both_vector_paths_agree_and_skip_other_models(
 
 
 async def test_filters_and_tenants_are_respected(engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory) -> None:
-    tenant = await add_tenant(uow_factory)
-    other = await add_tenant(uow_factory)
+    tenant = await store_tenant(uow_factory, "Tenant")
+    other = await store_tenant(uow_factory, "Tenant")
     manual, manual_chunks = await add_document(
         uow_factory, tenant, ["battery warranty for the charger"], tags=("manual",)
     )
@@ -253,8 +245,8 @@ async def test_filters_and_tenants_are_respected(engine: AsyncEngine, uow_factor
 async def test_a_small_tenant_in_a_big_table_gets_its_own_top_results(
     database_url: str, engine: AsyncEngine, uow_factory: PostgresUnitOfWorkFactory
 ) -> None:
-    big = await add_tenant(uow_factory)
-    small = await add_tenant(uow_factory)
+    big = await store_tenant(uow_factory, "Tenant")
+    small = await store_tenant(uow_factory, "Tenant")
     texts = random_texts(400, seed=3)
     for start in range(0, len(texts), 50):
         await add_document(uow_factory, big, texts[start : start + 50])
@@ -275,8 +267,8 @@ async def test_a_small_tenant_in_a_big_table_gets_its_own_top_results(
 
 
 async def test_the_match_function_refuses_another_tenants_chunks(uow_factory: PostgresUnitOfWorkFactory) -> None:
-    tenant = await add_tenant(uow_factory)
-    other = await add_tenant(uow_factory)
+    tenant = await store_tenant(uow_factory, "Tenant")
+    other = await store_tenant(uow_factory, "Tenant")
     await add_document(uow_factory, other, ["battery warranty"])
     async with uow_factory(tenant) as uow:
         # Row-level security hides the other tenant's statistics, so the search finds nothing…

@@ -11,19 +11,10 @@ from domain.common.ids import ConversationId, DocumentId, MessageId, TenantId, n
 from domain.conversations.conversation import Conversation
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
 from domain.knowledge.document import KnowledgeDocument
-from domain.tenants.tenant import Tenant
 from tests.fakes.knowledge import HashingEmbedder
-from tests.support.channels import store_whatsapp_channel
+from tests.support.channels import store_tenant, store_whatsapp_channel
 from tests.support.knowledge import store_indexed_document
 from tests.support.plans import rows_read
-
-
-async def add_tenant(uow_factory: PostgresUnitOfWorkFactory, name: str) -> TenantId:
-    tenant = Tenant(id=TenantId(new_id()), name=name)
-    async with uow_factory(None) as uow:
-        await uow.tenants.add(tenant)
-        await uow.commit()
-    return tenant.id
 
 
 async def read(
@@ -36,7 +27,7 @@ async def read(
 async def test_a_tenant_has_knowledge_from_its_first_indexed_chunk_until_its_last_is_gone(
     uow_factory: PostgresUnitOfWorkFactory,
 ) -> None:
-    tenant_id = await add_tenant(uow_factory, "Acme")
+    tenant_id = await store_tenant(uow_factory, "Acme")
     fresh = await read(uow_factory, tenant_id, tenant_id)
     assert fresh is not None
     assert (fresh.tenant.id, fresh.tenant.name, fresh.has_knowledge) == (tenant_id, "Acme", False)
@@ -70,8 +61,8 @@ async def test_a_tenant_has_knowledge_from_its_first_indexed_chunk_until_its_las
 
 
 async def test_another_tenants_chunks_never_count(uow_factory: PostgresUnitOfWorkFactory) -> None:
-    empty = await add_tenant(uow_factory, "Empty")
-    stocked = await add_tenant(uow_factory, "Stocked")
+    empty = await store_tenant(uow_factory, "Empty")
+    stocked = await store_tenant(uow_factory, "Stocked")
     await store_indexed_document(uow_factory, stocked, "Shipping", ["Parcels ship within 2 days."], HashingEmbedder())
 
     # Platform scope has row-level security off: the statement's own tenant filter is all that holds there.

@@ -1,4 +1,4 @@
-"""A tenant with one WhatsApp channel, stored straight through the unit of work (no API)."""
+"""Tenants and their channels, stored straight through the unit of work (no API)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,25 @@ from domain.common.ids import ChannelId, TenantId, new_id
 from domain.tenants.tenant import Tenant
 
 
+async def store_tenant(uow_factory: UnitOfWorkFactory, name: str) -> TenantId:
+    tenant = Tenant(id=TenantId(new_id()), name=name)
+    async with uow_factory(None) as uow:
+        await uow.tenants.add(tenant)
+        await uow.commit()
+    return tenant.id
+
+
 async def store_whatsapp_channel(uow_factory: UnitOfWorkFactory, phone_number_id: str) -> Channel:
-    tenant = Tenant(id=TenantId(new_id()), name=f"Tenant {phone_number_id}")
+    """A new tenant with one WhatsApp channel."""
     channel = Channel(
         id=ChannelId(new_id()),
-        tenant_id=tenant.id,
+        tenant_id=await store_tenant(uow_factory, f"Tenant {phone_number_id}"),
         kind=ChannelKind.WHATSAPP,
         name="Support",
         config=WhatsAppConfig(phone_number_id=phone_number_id),
         secrets={"access_token": "token"},
     )
     async with uow_factory(None) as uow:
-        await uow.tenants.add(tenant)
         await uow.channels.add(channel)
         await uow.commit()
     return channel
