@@ -41,7 +41,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes.graph_api import FakeGraphApi, RecordedRequest
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.local_server import RecordedRequest
 from tests.fakes.openai_server import ChatScript, FakeOpenAIServer, ScriptedTurn
 
 APP_SECRET = "bench-app-secret"

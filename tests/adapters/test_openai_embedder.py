@@ -69,7 +69,7 @@ async def test_a_server_ignoring_the_encoding_answers_floats_and_is_understood(
     floats = [3.0, 4.0] + [0.0] * (DIMENSION - 2)
     server.script.enqueue(
         EMBEDDINGS_PATH,
-        ScriptedResponse.from_json(
+        ScriptedResponse.of_json(
             {
                 "object": "list",
                 "data": [{"object": "embedding", "index": 0, "embedding": floats}],
@@ -87,7 +87,7 @@ async def test_a_server_ignoring_the_encoding_answers_floats_and_is_understood(
 async def test_malformed_base64_raises(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> None:
     server.script.enqueue(
         EMBEDDINGS_PATH,
-        ScriptedResponse.from_json(
+        ScriptedResponse.of_json(
             {
                 "object": "list",
                 "data": [{"object": "embedding", "index": 0, "embedding": "AAAA/w"}],

@@ -19,42 +19,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import json
-import socket
 from collections import defaultdict, deque
-from types import TracebackType
-from typing import Any, Self
-from urllib.parse import parse_qs
+from typing import Any
 
 import attrs
-import uvicorn
+
+from tests.fakes.local_server import CannedResponse, LocalHttpServer, RecordedRequest
 
 VERSION = "v25.0"
 
 
-@attrs.frozen
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@attrs.frozen
-class GraphResponse:
-    status: int
-    body: bytes
-    headers: dict[str, str] = attrs.field(factory=dict)
-
-    @classmethod
-    def of_json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> GraphResponse:
-        return cls(status, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})})
-
+class GraphResponse(CannedResponse):
     @classmethod
     def error(
         cls,
@@ -93,13 +68,13 @@ class Script:
         return queue.popleft() if queue else None
 
 
-class FakeGraphApi:
+class FakeGraphApi(LocalHttpServer):
     def __init__(self, *, access_token: str = "EAAG-test-token", page_token: str = "EAAG-page-token") -> None:
+        super().__init__()
         self.version = VERSION
         self.access_token = access_token
         self.page_token = page_token
         self.script = Script()
-        self.requests: list[RecordedRequest] = []
         self.media: dict[str, StoredMedia] = {}
         self.cdn: dict[str, StoredMedia] = {}
         # Media ids whose next download answers 404, as an expired (5 minute) WhatsApp URL does.
@@ -107,15 +82,10 @@ class FakeGraphApi:
         # How long every answer waits: a slow Graph API.
         self.delay_seconds = 0.0
         self._ids = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
-        self._port: int | None = None
 
     @property
     def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the server is not running")
-        return f"http://127.0.0.1:{self._port}"
+        return self.origin
 
     def add_media(self, media_id: str, data: bytes, mime_type: str) -> None:
         self.media[media_id] = StoredMedia(data, mime_type)
@@ -128,54 +98,11 @@ class FakeGraphApi:
         """Successful-or-not send attempts (POSTs to a messages endpoint), in order."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/messages")]
 
-    async def __aenter__(self) -> Self:
-        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without
-        # it every keep-alive answer waited ~40 ms for the client's delayed ACK (Nagle).
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
-        self._port = listener.getsockname()[1]
-        config = uvicorn.Config(self._asgi, interface="asgi3", lifespan="off", log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.create_task(self._server.serve(sockets=[listener]))
-        while not self._server.started:
-            if self._serving.done():
-                self._serving.result()
-            await asyncio.sleep(0.005)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._server is not None
-        assert self._serving is not None
-        self._server.should_exit = True
-        await self._serving
-        self._port = None
-
-    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        request = RecordedRequest(
-            method=scope["method"],
-            path=scope["path"],
-            query={key: values[0] for key, values in parse_qs(scope["query_string"].decode()).items()},
-            headers={name.decode().lower(): value.decode() for name, value in scope["headers"]},
-            body=body,
-        )
-        self.requests.append(request)
+    async def respond(self, request: RecordedRequest) -> CannedResponse:
         response = self.script.next_for(request.method, request.path) or self._default(request)
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
-        headers = [(name.encode(), value.encode()) for name, value in response.headers.items()]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        return response
 
     def _default(self, request: RecordedRequest) -> GraphResponse:
         parts = request.path.strip("/").split("/")

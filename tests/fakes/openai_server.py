@@ -21,43 +21,21 @@ import base64
 import contextlib
 import hashlib
 import json
-import socket
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import attrs
 import numpy as np
 import openai
-import uvicorn
+
+from tests.fakes.local_server import CannedResponse, LocalHttpServer, RecordedRequest
 
 EMBEDDINGS_PATH = "/v1/embeddings"
 CHAT_PATH = "/v1/chat/completions"
 
 
-@attrs.frozen
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@attrs.frozen
-class ScriptedResponse:
-    status: int
-    body: bytes
-    headers: dict[str, str] = attrs.field(factory=dict)
-
-    @classmethod
-    def from_json(cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> ScriptedResponse:
-        return cls(status, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})})
-
+class ScriptedResponse(CannedResponse):
     @classmethod
     def error(
         cls,
@@ -69,7 +47,7 @@ class ScriptedResponse:
     ) -> ScriptedResponse:
         """An error in OpenAI's envelope, which the client turns into e.g. RateLimitError for 429."""
         envelope = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-        return cls.from_json(envelope, status, headers)
+        return cls.of_json(envelope, status, headers)
 
 
 class Script:
@@ -145,24 +123,19 @@ class ChatScript:
         return ScriptedTurn(text=f"You said: {last.get('content', '')}")
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LocalHttpServer):
     def __init__(self, embedding_dimension: int = 1536) -> None:
+        super().__init__()
         self.embedding_dimension = embedding_dimension
         self.chat = ChatScript()
         self.script = Script()
-        self.requests: list[RecordedRequest] = []
-        self._server: uvicorn.Server | None = None
-        self._serving: asyncio.Task[None] | None = None
-        self._port: int | None = None
 
     def routes(self) -> dict[tuple[str, str], Handler]:
         return {("POST", EMBEDDINGS_PATH): self._embeddings, ("POST", CHAT_PATH): self._chat_completions}
 
     @property
     def base_url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("the server is not running")
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"{self.origin}/v1"
 
     def client(self, **options: Any) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(base_url=self.base_url, api_key="test-key", **options)
@@ -174,47 +147,7 @@ class FakeOpenAIServer:
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.path == path]
 
-    async def __aenter__(self) -> Self:
-        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and without
-        # it every keep-alive answer waited ~40 ms for the client's delayed ACK (Nagle).
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
-        self._port = listener.getsockname()[1]
-        config = uvicorn.Config(self._asgi, interface="asgi3", lifespan="off", log_level="warning", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._serving = asyncio.create_task(self._server.serve(sockets=[listener]))
-        while not self._server.started:
-            if self._serving.done():
-                self._serving.result()  # surfaces the startup error
-            await asyncio.sleep(0.005)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._server is None or self._serving is None:
-            raise RuntimeError("the server was not started")
-        self._server.should_exit = True
-        await self._serving
-        self._port = None
-
-    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        request = RecordedRequest(
-            method=scope["method"],
-            path=scope["path"],
-            headers={name.decode().lower(): value.decode() for name, value in scope["headers"]},
-            body=body,
-        )
-        self.requests.append(request)
+    async def respond(self, request: RecordedRequest) -> CannedResponse:
         response = self.script.next_for(request.path)
         if response is None:
             handler = self.routes().get((request.method, request.path))
@@ -222,9 +155,7 @@ class FakeOpenAIServer:
                 response = ScriptedResponse.error(404, f"no route {request.method} {request.path}")
             else:
                 response = await handler(request)
-        headers = [(name.encode(), value.encode()) for name, value in response.headers.items()]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        return response
 
     async def _embeddings(self, request: RecordedRequest) -> ScriptedResponse:
         payload = request.json
@@ -242,7 +173,7 @@ class FakeOpenAIServer:
             )
             data.append({"object": "embedding", "index": index, "embedding": encoded})
         tokens = sum(len(text.split()) for text in texts)
-        return ScriptedResponse.from_json(
+        return ScriptedResponse.of_json(
             {
                 "object": "list",
                 "data": data,
@@ -278,7 +209,7 @@ class FakeOpenAIServer:
             message["tool_calls"] = calls
         prompt_tokens = sum(len(str(item.get("content") or "").split()) for item in payload.get("messages", []))
         completion_tokens = len(turn.text.split())
-        return ScriptedResponse.from_json(
+        return ScriptedResponse.of_json(
             {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion",
