@@ -550,7 +550,10 @@ async def test_a_tenant_without_knowledge_is_answered_without_embedding_or_searc
 
     assert result.outcome is TurnOutcome.REPLIED
     assert embedder.calls == []
-    assert "none matched" in world.model.requests[0].messages[0].content
+    [request] = world.model.requests
+    # Nothing to search: the model is told so and not offered a search it would spend a round trip on.
+    assert "the business has not added any yet" in request.messages[0].content
+    assert {tool.name for tool in request.tools} == {"handoff_to_human"}
     assert world.gateway.texts() == ["Default answer."]
 
 
@@ -587,6 +590,7 @@ async def test_a_document_indexed_mid_conversation_is_used_by_the_next_turn(
     assert result.outcome is TurnOutcome.REPLIED
     assert embedder.calls == [1]
     assert "[1] Refund policy\nRefunds are paid within 30 days." in world.model.requests[1].messages[0].content
+    assert "search_knowledge_base" in {tool.name for tool in world.model.requests[1].tools}
     assert world.gateway.texts()[-1] == "Refunds are paid within 30 days [1].\n\nSources:\n[1] Refund policy"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from application.conversations.prompt import PromptBudget, build_prompt, estimate_tokens
+from application.conversations.prompt import Knowledge, PromptBudget, build_prompt, estimate_tokens
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.citations import Source
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
@@ -34,7 +34,7 @@ def prompt(history: list[Message], context_tokens: int, sources: list[Source] | 
         assistant_name="Acme",
         settings=TenantSettings(tone="warm", locale="pt-BR"),
         sources=sources or [],
-        retrieval_enabled=True,
+        knowledge=Knowledge.SEARCHABLE,
         history=history,
         turn_inputs=[said("And the refund?")],
         tools=(),

@@ -22,7 +22,7 @@ from enum import StrEnum
 import attrs
 
 from application.conversations import delivery
-from application.conversations.prompt import PromptBudget, build_prompt
+from application.conversations.prompt import Knowledge, PromptBudget, build_prompt
 from application.conversations.state_changes import hand_off
 from application.conversations.turn_tools import SourceBook, ToolOutcome, TurnToolbox
 from application.conversations.views import conversation_event, message_event
@@ -107,8 +107,9 @@ class _Turn:
     trigger_id: MessageId
     split: TurnSplit
     tenant_tools: tuple[TenantTool, ...]
-    # Whether the tenant has indexed anything: without it the automatic retrieval is skipped, as it could
-    # only come back empty after paying for an embedding (an API call with OpenAI) and two searches.
+    # Whether the tenant has indexed anything: without it neither the automatic retrieval nor the model's
+    # search tool runs, as they could only come back empty after paying for an embedding (an API call with
+    # OpenAI) and two searches, and the model for a round trip.
     has_knowledge: bool
     # Chosen up front: streamed pieces of the answer and the stored reply carry the same id.
     reply_id: MessageId = attrs.field(factory=lambda: MessageId(new_id()))
@@ -116,6 +117,12 @@ class _Turn:
     @property
     def language(self) -> str:
         return self.tenant.settings.language
+
+    @property
+    def knowledge(self) -> Knowledge:
+        if not self.tenant.settings.rag.enabled:
+            return Knowledge.OFF
+        return Knowledge.SEARCHABLE if self.has_knowledge else Knowledge.EMPTY
 
     @property
     def last_input(self) -> Message:
@@ -193,8 +200,7 @@ class HandleConversationTurn:
 
         await self._show_typing(turn)
         book = SourceBook()
-        retrieval = turn.tenant.settings.rag.enabled and turn.has_knowledge
-        passages = await self._retrieve(turn) if retrieval else []
+        passages = await self._retrieve(turn) if turn.knowledge is Knowledge.SEARCHABLE else []
         book.add(passages)
         answer = await self._converse(turn, book)
         if answer.handoff_reason is not None:
@@ -333,7 +339,7 @@ class HandleConversationTurn:
             return _Answer(nothing, self._model.name, ())
         toolbox = TurnToolbox(
             knowledge=self._knowledge,
-            retrieval_enabled=settings.rag.enabled,
+            searchable=turn.knowledge is Knowledge.SEARCHABLE,
             search_limit=settings.rag.top_k,
             tenant_tools=turn.tenant_tools,
             invoker=self._invoker,
@@ -346,7 +352,7 @@ class HandleConversationTurn:
             assistant_name=settings.brand_name or turn.tenant.name,
             settings=settings,
             sources=book.sources,
-            retrieval_enabled=settings.rag.enabled,
+            knowledge=turn.knowledge,
             history=turn.split.history,
             turn_inputs=turn.split.inputs,
             tools=specs,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from enum import Enum
 
 import attrs
 
@@ -25,6 +26,14 @@ def estimate_tokens(text: str) -> int:
     """A conservative token count without a tokenizer: ~3 characters per token for Latin scripts,
     ~4 bytes per token for the rest, plus the per-message framing."""
     return 4 + max(len(text) // 3, len(text.encode()) // 4)
+
+
+class Knowledge(Enum):
+    """What the tenant's knowledge base offers this turn."""
+
+    OFF = "off"  # retrieval is disabled for the tenant
+    EMPTY = "empty"  # enabled, but nothing is indexed yet: there is nothing to search
+    SEARCHABLE = "searchable"
 
 
 @attrs.frozen
@@ -51,14 +60,14 @@ def build_prompt(
     assistant_name: str,
     settings: TenantSettings,
     sources: Sequence[Source],
-    retrieval_enabled: bool,
+    knowledge: Knowledge,
     history: Sequence[Message],
     turn_inputs: Sequence[Message],
     tools: Sequence[ToolSpec],
     budget: PromptBudget,
 ) -> Prompt:
     inputs = [ChatMessage(ChatRole.USER, _clip(render_input(message), MAX_MESSAGE_CHARS)) for message in turn_inputs]
-    instructions = _instructions(assistant_name, settings, retrieval_enabled, has_tools=bool(tools))
+    instructions = _instructions(assistant_name, settings, knowledge, has_tools=bool(tools))
     fixed = (
         estimate_tokens(instructions)
         + sum(estimate_tokens(message.content) for message in inputs)
@@ -75,7 +84,7 @@ def build_prompt(
         shown.append(source)
         passage_budget -= cost
         remaining -= cost
-    system = instructions + _knowledge_section(shown, retrieval_enabled)
+    system = instructions + _knowledge_section(shown, knowledge)
 
     kept: list[ChatMessage] = []
     for message in reversed(history):
@@ -130,14 +139,14 @@ def render_history(message: Message) -> ChatMessage | None:
     return ChatMessage(ChatRole.ASSISTANT, _clip(text, MAX_MESSAGE_CHARS))
 
 
-def _instructions(assistant_name: str, settings: TenantSettings, retrieval_enabled: bool, *, has_tools: bool) -> str:
+def _instructions(assistant_name: str, settings: TenantSettings, knowledge: Knowledge, *, has_tools: bool) -> str:
     lines = [
         f"You are the customer assistant of {assistant_name}, chatting with a customer in a messaging app.",
         f"Tone: {settings.tone}.",
         f"Reply in the language the customer writes in; if unsure, use the business's language ({settings.locale}).",
         "Keep replies short and plain: no headings, tables or markdown links.",
     ]
-    if retrieval_enabled:
+    if knowledge is not Knowledge.OFF:
         lines += [
             "Answer questions about the business only from the numbered knowledge passages and tool results.",
             "After each sentence that uses a passage, cite it with its number in square brackets, like [1].",
@@ -151,9 +160,15 @@ def _instructions(assistant_name: str, settings: TenantSettings, retrieval_enabl
     return "\n".join(lines)
 
 
-def _knowledge_section(sources: Sequence[Source], retrieval_enabled: bool) -> str:
-    if not retrieval_enabled:
+def _knowledge_section(sources: Sequence[Source], knowledge: Knowledge) -> str:
+    if knowledge is Knowledge.OFF:
         return ""
+    if knowledge is Knowledge.EMPTY:
+        # No search tool either: the model would only spend a round trip finding nothing.
+        return (
+            "\n\nKnowledge passages: the business has not added any yet. For questions about the business, say "
+            "you do not have that information and offer to connect the customer with a person. Do not guess."
+        )
     if not sources:
         return (
             "\n\nKnowledge passages: none matched the customer's message. For questions about the business, "

@@ -93,7 +93,7 @@ class TurnToolbox:
         self,
         *,
         knowledge: KnowledgeSearch,
-        retrieval_enabled: bool,
+        searchable: bool,
         search_limit: int,
         tenant_tools: Sequence[TenantTool],
         invoker: ToolInvoker,
@@ -102,7 +102,7 @@ class TurnToolbox:
         sources: SourceBook,
     ) -> None:
         self._knowledge = knowledge
-        self._retrieval_enabled = retrieval_enabled
+        self._searchable = searchable
         self._search_limit = search_limit
         self._tenant_tools = {tool.name: tool for tool in tenant_tools if tool.active}
         self._invoker = invoker
@@ -112,7 +112,7 @@ class TurnToolbox:
 
     @property
     def specs(self) -> tuple[ToolSpec, ...]:
-        builtin = (SEARCH_SPEC, HANDOFF_SPEC) if self._retrieval_enabled else (HANDOFF_SPEC,)
+        builtin = (SEARCH_SPEC, HANDOFF_SPEC) if self._searchable else (HANDOFF_SPEC,)
         own = tuple(
             ToolSpec(name=tool.name, description=tool.description, parameters=tool.parameters)
             for tool in self._tenant_tools.values()
@@ -127,7 +127,7 @@ class TurnToolbox:
             return self._outcome(started, {}, f"error: the arguments are not valid JSON: {call.arguments[:200]}")
         if not isinstance(arguments, dict):
             return self._outcome(started, {}, "error: the arguments must be a JSON object")
-        if call.name == SEARCH_KNOWLEDGE_BASE and self._retrieval_enabled:
+        if call.name == SEARCH_KNOWLEDGE_BASE and self._searchable:
             return await self._search(started, arguments)
         if call.name == HANDOFF_TO_HUMAN:
             reason = str(arguments.get("reason") or "the assistant asked for a person")[:500]
