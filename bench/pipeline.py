@@ -9,7 +9,8 @@ What it does, all on this machine (loopback only):
    ("You said: …", no tool call; --tool-round makes it search the knowledge base first, then answer);
 3. starts `metachat api` and `metachat worker` (--workers of them) as separate processes (OPENAI_BASE_URL →
    the fake);
-4. creates a tenant with one WhatsApp channel through the API;
+4. creates a tenant with one WhatsApp channel through the API (with --tool-round, and a small indexed document
+   for the search to find);
 5. sends signed webhooks, one text message each, every message from its own contact (so no two are merged
    into one turn), from a raw-asyncio HTTP/1.1 client with 32 keep-alive connections:
    - throughput: closed loop, --in-flight messages awaiting their reply at any time, for --seconds;
@@ -364,13 +365,16 @@ async def _wait_healthy(port: int, patience: float = 90.0) -> None:
     raise RuntimeError("the API did not become healthy")
 
 
-async def _setup_tenant(port: int) -> None:
+async def _setup_tenant(port: int, *, with_document: bool) -> None:
     import httpx
 
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
     ) as client:
         tenant = (await client.post("/api/tenants", json={"name": "Bench", "settings": {}})).json()
+        if with_document:
+            # Something for the model's search to find: a tenant with nothing indexed is offered no search.
+            await _index_document(client, tenant["id"])
         response = await client.post(
             f"/api/tenants/{tenant['id']}/channels",
             json={
@@ -381,6 +385,27 @@ async def _setup_tenant(port: int) -> None:
             },
         )
         response.raise_for_status()
+
+
+async def _index_document(client: Any, tenant_id: str) -> None:
+    text = "\n\n".join(
+        f"Order {number} ships within {number % 5 + 1} days; refunds are paid within 30 days of a return."
+        for number in range(200)
+    )
+    response = await client.post(
+        f"/api/tenants/{tenant_id}/documents", files={"file": ("orders.txt", text.encode(), "text/plain")}
+    )
+    response.raise_for_status()
+    [document] = response.json()["documents"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = (await client.get(f"/api/tenants/{tenant_id}/documents/{document['id']}")).json()
+        if state["status"] == "ready":
+            return
+        if state["status"] == "failed":
+            raise RuntimeError(f"the bench document was not indexed: {state.get('error')}")
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the bench document was not indexed within 120 s")
 
 
 async def _delete_namespace(rabbitmq_url: str, namespace: str, partitions: int) -> None:
@@ -442,7 +467,7 @@ async def orchestrate(options: argparse.Namespace) -> None:
                     )
                 )
             await _wait_healthy(port)
-            await _setup_tenant(port)
+            await _setup_tenant(port, with_document=options.tool_round)
             replies = Replies(graph)
             meter = CpuMeter(processes[0].pid, [process.pid for process in processes[1:]], work / "pg")
             print(
