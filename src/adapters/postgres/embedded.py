@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from pathlib import Path
 
 import attrs
@@ -27,7 +28,11 @@ class EmbeddedPostgres:
 
 
 def _start(data_dir: Path) -> EmbeddedPostgres:
-    import pgserver  # imported lazily: only embedded mode needs the bundled binaries
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder on import; without XDG_RUNTIME_DIR (containers, CI) the
+        # fallback under /tmp is fine, so the warning would only alarm whoever reads the start-up output.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver  # imported lazily: only embedded mode needs the bundled binaries
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
