@@ -112,7 +112,9 @@ class MessengerChannel:
             "payload": {"message_id": message_id, "reaction": emoji} if emoji else {"message_id": message_id},
         }
         await self._post(channel, body)
-        return message_id
+        # The answer names only the recipient: a reaction has no message id of its own. Returning the
+        # target's id would make its status and read receipts land on the reaction instead.
+        return ""
 
     async def mark_read(self, channel: Channel, to: str, message_id: str) -> None:
         await self._sender_action(channel, to, "mark_seen")

@@ -1,15 +1,24 @@
-"""Sending one stored outbound message (a bot answer or an agent's reply) through its channel.
+"""Sending one stored outbound message (a bot answer or an agent's reply of any kind) through its channel.
 
-Before anything goes to WhatsApp or Messenger the 24-hour customer-service window is checked: outside it
-the tenant's WhatsApp re-engagement template goes instead, or — with none configured, and always on
-Messenger — the message is recorded as failed with the reason, rather than attempting a free-form send
-Meta is bound to refuse."""
+Before anything goes to WhatsApp or Messenger the 24-hour customer-service window is checked. A template
+goes out any time. Outside the window a text becomes the tenant's WhatsApp re-engagement template, or —
+with none configured, and always on Messenger — is recorded as failed with the reason, rather than
+attempting a free-form send Meta is bound to refuse. Media, buttons and reactions are recorded failed
+outside the window: swapping a picture or a 👍 for a generic "please write back" template is not what the
+sender asked for; they can send a template themselves."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from application.ports.channel_gateway import ChannelGateway, ChannelSendError, TemplateMessage
+from application.conversations.outbound_content import sendable
+from application.ports.channel_gateway import (
+    ChannelGateway,
+    ChannelSendError,
+    InteractiveMessage,
+    OutboundMedia,
+    TemplateMessage,
+)
 from domain.channels.channel import Channel, ChannelKind
 from domain.conversations.citations import Citation, with_footnotes
 from domain.conversations.conversation import Conversation
@@ -30,10 +39,12 @@ _WINDOWED = frozenset({ChannelKind.WHATSAPP, ChannelKind.MESSENGER})
 def fit_to_window(
     message: Message, conversation: Conversation, channel: Channel, settings: TenantSettings, now: datetime
 ) -> None:
-    """Turn a pending text into the re-engagement template, or into a failure, when the window is shut."""
-    if channel.kind not in _WINDOWED or conversation.window_open_at(now):
+    """Turn a pending text into the re-engagement template, or anything but a template into a failure,
+    when the window is shut."""
+    if message.type is MessageType.TEMPLATE or channel.kind not in _WINDOWED or conversation.window_open_at(now):
         return
-    if channel.kind is not ChannelKind.WHATSAPP or not settings.whatsapp_reengagement_template:
+    reengage = message.type is MessageType.TEXT and channel.kind is ChannelKind.WHATSAPP
+    if not reengage or not settings.whatsapp_reengagement_template:
         message.status = DeliveryStatus.FAILED
         message.error = WINDOW_CLOSED
         return
@@ -63,19 +74,23 @@ async def send(
     """Send a pending message and record the outcome on it (status, provider id or error)."""
     if message.status is not DeliveryStatus.PENDING:
         return
+    to = conversation.contact_id
+    content = sendable(message)
     try:
-        if message.type is MessageType.TEMPLATE:
-            template = TemplateMessage(
-                name=str(message.content["template"]), language=str(message.content["template_language"])
-            )
-            provider_ids = [await gateway.send_template(channel, conversation.contact_id, template)]
+        if isinstance(content, str):
+            provider_ids = await gateway.send_text(channel, to, rendered_text(message, channel, language))
+        elif isinstance(content, TemplateMessage):
+            provider_ids = [await gateway.send_template(channel, to, content)]
+        elif isinstance(content, OutboundMedia):
+            provider_ids = [await gateway.send_media(channel, to, content)]
+        elif isinstance(content, InteractiveMessage):
+            provider_ids = [await gateway.send_interactive(channel, to, content)]
         else:
-            provider_ids = await gateway.send_text(
-                channel, conversation.contact_id, rendered_text(message, channel, language)
-            )
+            provider_ids = [await gateway.send_reaction(channel, to, content.provider_message_id, content.emoji)]
     except ChannelSendError as error:
         message.apply_status(DeliveryStatus.FAILED, error.as_message_error())
         return
-    # A long text may go out in several parts; statuses are tracked on the first.
-    message.provider_message_id = provider_ids[0] if provider_ids else None
+    # A long text may go out in several parts; statuses are tracked on the first. A Messenger reaction
+    # has no id of its own ("").
+    message.provider_message_id = (provider_ids[0] or None) if provider_ids else None
     message.apply_status(DeliveryStatus.SENT)

@@ -1,6 +1,7 @@
-"""A person replies through the API (an agent tool, a helpdesk integration): the message goes out through
-the conversation's channel and the conversation is theirs from then on — the bot does not answer, and an
-answer the bot was still writing is dropped."""
+"""A person replies through the API (an agent tool, a helpdesk integration) with text, media, a WhatsApp
+template, reply buttons or a list, or a reaction: the message goes out through the conversation's
+channel and the conversation is theirs from then on — the bot does not answer, and an answer the bot was
+still writing is dropped."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ import attrs
 
 from application.auth import Principal
 from application.conversations import delivery
+from application.conversations.outbound_content import (
+    AgentContent,
+    OutboundReaction,
+    Reaction,
+    carries,
+    kind_name,
+    stored_form,
+)
 from application.conversations.state_changes import hand_off
 from application.conversations.views import MessageView, message_event
 from application.errors import Conflict, InvalidInput, NotFound
 from application.ports.channel_gateway import ChannelGateway
 from application.ports.clock import Clock
-from application.ports.unit_of_work import UnitOfWorkFactory
+from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import Channel
 from domain.common.ids import ConversationId, MessageId, TenantId, new_id
 from domain.conversations.conversation import Conversation, ConversationState
@@ -31,7 +40,8 @@ class SendAgentMessageInput:
     actor: Principal
     tenant_id: TenantId
     conversation_id: ConversationId
-    text: str
+    # A str is a text message.
+    content: AgentContent
     agent_name: str = ""
     # Lets a tool retry the request safely: the same id never sends twice.
     client_message_id: str | None = None
@@ -45,9 +55,11 @@ class SendAgentMessage:
 
     async def execute(self, data: SendAgentMessageInput) -> MessageView:
         data.actor.require(Scope.SEND, data.tenant_id)
-        text = data.text.strip()
-        if not text or len(text) > MAX_AGENT_TEXT:
-            raise InvalidInput(f"text must be 1 to {MAX_AGENT_TEXT} characters", details={"field": "text"})
+        content = data.content
+        if isinstance(content, str):
+            content = content.strip()
+            if not content or len(content) > MAX_AGENT_TEXT:
+                raise InvalidInput(f"text must be 1 to {MAX_AGENT_TEXT} characters", details={"field": "text"})
         key = None if data.client_message_id is None else f"agent:{data.client_message_id}"
         async with self._uow_factory(data.tenant_id) as uow:
             conversation = await uow.turns.lock_conversation(data.tenant_id, data.conversation_id)
@@ -59,6 +71,14 @@ class SendAgentMessage:
             channel = await uow.channels.get(data.tenant_id, conversation.channel_id)
             if channel is None or not channel.active:
                 raise Conflict("the conversation's channel is inactive or gone")
+            # Refusals come before anything is written: a refused request stores nothing, hands nothing off.
+            if not carries(channel.kind, content):
+                raise InvalidInput(
+                    f"{channel.kind} channels cannot send {kind_name(content)} messages",
+                    details={"field": kind_name(content), "channel_kind": str(channel.kind)},
+                )
+            sendable = await _reaction_target(uow, conversation, content) if isinstance(content, Reaction) else content
+            message_type, text, stored = stored_form(sendable)
             message = Message(
                 id=MessageId(new_id()),
                 tenant_id=data.tenant_id,
@@ -66,9 +86,9 @@ class SendAgentMessage:
                 channel_id=channel.id,
                 direction=Direction.OUTBOUND,
                 sender=SenderRole.AGENT,
-                type=MessageType.TEXT,
+                type=message_type,
                 text=text,
-                content={"agent": data.agent_name} if data.agent_name else {},
+                content={**stored, "agent": data.agent_name} if data.agent_name else stored,
                 status=DeliveryStatus.PENDING,
                 idempotency_key=key,
             )
@@ -99,3 +119,17 @@ class SendAgentMessage:
             await uow.messages.update_delivery(message)
             await uow.outbox.add([message_event(message, conversation.contact_id)])
             await uow.commit()
+
+
+async def _reaction_target(uow: UnitOfWork, conversation: Conversation, reaction: Reaction) -> OutboundReaction:
+    """A reaction names our id of a message of this conversation; the channel needs the provider's."""
+    target = await uow.messages.get(conversation.tenant_id, reaction.message_id)
+    if target is None or target.conversation_id != conversation.id:
+        raise NotFound("the message reacted to is not in this conversation", details={"field": "reaction"})
+    if target.type in (MessageType.REACTION, MessageType.SYSTEM) or target.provider_message_id is None:
+        raise InvalidInput(
+            "only a message the channel delivered can be reacted to (not a reaction, a note, "
+            "or a message that was never sent)",
+            details={"field": "reaction", "message_id": str(target.id)},
+        )
+    return OutboundReaction(target_id=target.id, provider_message_id=target.provider_message_id, emoji=reaction.emoji)

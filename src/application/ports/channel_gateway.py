@@ -120,7 +120,8 @@ class TemplateMessage:
 
 
 class ChannelGateway(Protocol):
-    """Every method returns the provider's id(s) of what it sent and raises ChannelSendError."""
+    """Every method returns the provider's id(s) of what it sent ("" where the provider gives none, as for
+    a Messenger reaction) and raises ChannelSendError."""
 
     def max_text_length(self, kind: ChannelKind) -> int: ...
 

@@ -42,6 +42,7 @@ class MessageType(StrEnum):
     ORDER = "order"
     SYSTEM = "system"
     TEMPLATE = "template"  # outbound WhatsApp template
+    INTERACTIVE = "interactive"  # outbound reply buttons or list (a tap on one comes back as interactive_reply)
     UNSUPPORTED = "unsupported"
 
 

@@ -126,7 +126,11 @@ class ConversationController(Controller):
         )
         return ConversationResponse.of(view)
 
-    @post("/{conversation_id:uuid}/messages", summary="Send an agent's reply through the conversation's channel")
+    @post(
+        "/{conversation_id:uuid}/messages",
+        summary="Send an agent's reply (text, media, template, buttons or list, reaction) through the conversation's"
+        " channel",
+    )
     async def send_message(
         self,
         actor: Actor,
@@ -140,7 +144,7 @@ class ConversationController(Controller):
                 actor=actor,
                 tenant_id=TenantId(tenant_id),
                 conversation_id=ConversationId(conversation_id),
-                text=data.text,
+                content=data.content(),
                 agent_name=data.agent_name,
                 client_message_id=data.client_message_id,
             )

@@ -2,13 +2,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import attrs
 import msgspec
 
 from application.conversations.get_conversation import ConversationDetail
+from application.conversations.outbound_content import AgentContent, Reaction
 from application.conversations.views import ConversationView, MessageView, ToolCallView
+from application.ports.channel_gateway import (
+    InteractiveMessage,
+    ListRow,
+    ListSection,
+    OutboundMedia,
+    ReplyButton,
+    TemplateMessage,
+)
+from domain.common.ids import MessageId
+from domain.conversations.message import MessageType
 from entrypoints.http.schemas.common import Strict
 
 
@@ -145,8 +156,135 @@ class ReleaseBody(Strict):
     reason: Reason = "released by an agent"
 
 
+MediaKind = Literal["image", "audio", "video", "document", "sticker"]
+_CAPTIONED: frozenset[str] = frozenset({"image", "video", "document"})
+_MAX_LIST_ROWS = 10
+
+
+class AgentMedia(Strict):
+    """A file by a public `link` or by the `id` of media uploaded to the provider: exactly one of them."""
+
+    type: MediaKind
+    link: Annotated[str, msgspec.Meta(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    # Images, videos and documents only.
+    caption: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    # Documents only: the name the recipient sees.
+    filename: Annotated[str, msgspec.Meta(max_length=240)] = ""
+
+    def __post_init__(self) -> None:
+        if (self.link is None) == (self.id is None):
+            raise ValueError("media needs exactly one of link or id")
+        if self.caption and self.type not in _CAPTIONED:
+            raise ValueError(f"{self.type} media takes no caption")
+        if self.filename and self.type != "document":
+            raise ValueError("only document media takes a filename")
+
+
+class AgentTemplate(Strict):
+    """An approved WhatsApp message template (the only thing that goes out outside the 24-hour window)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[a-z0-9_]+$")]
+    language: Annotated[str, msgspec.Meta(min_length=2, max_length=15, examples=["en_US"])]
+    # Parameters as the Graph API spells them, e.g. {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}.
+    components: Annotated[list[dict[str, Any]], msgspec.Meta(max_length=20)] = []
+
+
+class AgentButton(Strict):
+    # Comes back in the contact's tap (an interactive_reply or postback message).
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
+
+
+class AgentListRow(Strict):
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=24)]
+    description: Annotated[str, msgspec.Meta(max_length=72)] = ""
+
+
+class AgentListSection(Strict):
+    rows: Annotated[list[AgentListRow], msgspec.Meta(min_length=1, max_length=10)]
+    title: Annotated[str, msgspec.Meta(max_length=24)] = ""
+
+
+class AgentInteractive(Strict):
+    """Up to 3 reply `buttons`, or a list (`list_button` opens `sections` of rows, 10 rows in all)."""
+
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    buttons: Annotated[list[AgentButton], msgspec.Meta(max_length=3)] = []
+    list_button: Annotated[str, msgspec.Meta(max_length=20)] = ""
+    sections: Annotated[list[AgentListSection], msgspec.Meta(max_length=10)] = []
+    header: Annotated[str, msgspec.Meta(max_length=60)] = ""
+    footer: Annotated[str, msgspec.Meta(max_length=60)] = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.buttons) == bool(self.sections):
+            raise ValueError("interactive needs either buttons or sections")
+        if self.sections and not self.list_button:
+            raise ValueError("a list needs list_button, the label that opens it")
+        if sum(len(section.rows) for section in self.sections) > _MAX_LIST_ROWS:
+            raise ValueError(f"a list holds at most {_MAX_LIST_ROWS} rows in all")
+
+
+class AgentReaction(Strict):
+    # Our id of a message of this conversation (the `id` in its messages), not the provider's.
+    message_id: uuid.UUID
+    # An empty emoji removes our reaction.
+    emoji: Annotated[str, msgspec.Meta(max_length=32, examples=["👍"])]
+
+
+_CONTENT_FIELDS = ("text", "media", "template", "interactive", "reaction")
+
+
 class AgentMessageBody(Strict):
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    """Exactly one of `text`, `media`, `template` (WhatsApp), `interactive` or `reaction`
+    (WhatsApp, Messenger); the web chat takes text only."""
+
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | None = None
+    media: AgentMedia | None = None
+    template: AgentTemplate | None = None
+    interactive: AgentInteractive | None = None
+    reaction: AgentReaction | None = None
     agent_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
     # Retrying with the same id never sends the message twice.
     client_message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+    def __post_init__(self) -> None:
+        given = [name for name in _CONTENT_FIELDS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "send exactly one of text, media, template, interactive or reaction"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+
+    def content(self) -> AgentContent:
+        if self.media is not None:
+            media = self.media
+            return OutboundMedia(
+                type=MessageType(media.type),
+                link=media.link,
+                media_id=media.id,
+                caption=media.caption,
+                filename=media.filename,
+            )
+        if self.template is not None:
+            return TemplateMessage(self.template.name, self.template.language, tuple(self.template.components))
+        if self.interactive is not None:
+            interactive = self.interactive
+            return InteractiveMessage(
+                body=interactive.body,
+                buttons=tuple(ReplyButton(button.id, button.title) for button in interactive.buttons),
+                list_button=interactive.list_button,
+                sections=tuple(
+                    ListSection(
+                        section.title, tuple(ListRow(row.id, row.title, row.description) for row in section.rows)
+                    )
+                    for section in interactive.sections
+                ),
+                header=interactive.header,
+                footer=interactive.footer,
+            )
+        if self.reaction is not None:
+            return Reaction(MessageId(self.reaction.message_id), self.reaction.emoji)
+        assert self.text is not None  # __post_init__ let exactly one through
+        return self.text
