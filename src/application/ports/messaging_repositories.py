@@ -52,8 +52,6 @@ class MessageRepository(Protocol):
         self, tenant_id: TenantId, channel_id: ChannelId, provider_message_id: str
     ) -> Message | None: ...
 
-    async def find_by_idempotency_key(self, tenant_id: TenantId, idempotency_key: str) -> Message | None: ...
-
     async def outbound_before(
         self,
         tenant_id: TenantId,

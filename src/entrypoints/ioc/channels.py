@@ -13,7 +13,6 @@ from adapters.storage.local_files import LocalBlobStorage
 from adapters.webchat.channel import WebChatChannel
 from adapters.whatsapp.channel import WhatsAppChannel
 from application.channels.channel_registry import ChannelRegistry
-from application.channels.send_message import SendMessage
 from application.inbox.accept_webhook import AcceptWebhook, PlatformWebhookSecrets, VerifyWebhookSubscription
 from application.inbox.channel_directory import ChannelDirectory
 from application.inbox.inbox_writer import InboxWriter
@@ -77,7 +76,6 @@ class ChannelsProvider(Provider):
         return InboxWriter(intake)
 
     accept_webhook = provide(AcceptWebhook)
-    send_message = provide(SendMessage)
     verify_subscription = provide(VerifyWebhookSubscription)
 
     @provide

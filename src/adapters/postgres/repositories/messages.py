@@ -75,9 +75,6 @@ class PostgresMessageRepository:
             messages.c.provider_message_id == provider_message_id,
         )
 
-    async def find_by_idempotency_key(self, tenant_id: TenantId, idempotency_key: str) -> Message | None:
-        return await self._one(messages.c.tenant_id == tenant_id, messages.c.idempotency_key == idempotency_key)
-
     async def outbound_before(
         self,
         tenant_id: TenantId,
