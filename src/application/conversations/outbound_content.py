@@ -71,7 +71,8 @@ def kind_name(content: AgentContent | SendableContent) -> str:
 
 
 def carries(kind: ChannelKind, content: AgentContent) -> bool:
-    return kind_name(content) in _CARRIED.get(kind, frozenset())
+    # Every channel sends text; a kind not listed yet sends nothing else.
+    return kind_name(content) in _CARRIED.get(kind, frozenset({"text"}))
 
 
 def stored_form(content: SendableContent) -> tuple[MessageType, str, dict[str, Any]]:
