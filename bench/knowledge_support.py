@@ -35,6 +35,7 @@ from application.auth import Principal
 from application.knowledge.index_document import IndexDocument, IndexDocumentInput
 from application.knowledge.search_knowledge import SearchKnowledge
 from application.knowledge.upload_documents import UploadDocuments, UploadDocumentsInput, UploadedFile, UploadLimits
+from application.ports.documents import TokenCounter
 from application.ports.embeddings import Embedder
 from application.ports.security import SecretCipher
 from domain.common.ids import DocumentId, TenantId
@@ -93,6 +94,14 @@ class CachingEmbedder:
     @property
     def dimension(self) -> int:
         return self._inner.dimension
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._inner.max_input_tokens
+
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        return self._inner.token_counter
 
     def _key(self, text: str) -> str:
         return hashlib.sha256(f"{self.model_name}\0{text}".encode()).hexdigest()

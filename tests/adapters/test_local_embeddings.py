@@ -35,7 +35,8 @@ async def embed(embedder: LocalMiniLMEmbedder, texts: list[str]) -> np.ndarray:
 
 def test_is_an_embedder(embedder: LocalMiniLMEmbedder) -> None:
     port: Embedder = embedder
-    assert (port.model_name, port.dimension) == ("all-MiniLM-L6-v2", 384)
+    assert (port.model_name, port.dimension, port.max_input_tokens) == ("all-MiniLM-L6-v2", 384, 254)
+    assert port.token_counter is not None
 
 
 async def test_matches_published_sentence_transformers_values(embedder: LocalMiniLMEmbedder) -> None:
@@ -97,6 +98,28 @@ async def test_truncates_at_256_word_pieces_like_sentence_transformers(embedder:
     np.testing.assert_allclose(beyond_positions, at_limit, atol=1e-6)
 
 
+async def test_the_window_is_counted_in_the_models_own_word_pieces(embedder: LocalMiniLMEmbedder) -> None:
+    counter, window = embedder.token_counter, embedder.max_input_tokens
+    filled = "word " * (window - 1) + "banana"
+    assert counter.count(filled) == window
+    # The last piece the counter allows still changes the vector; one piece more changes nothing.
+    full, other_last_piece, one_more = await embed(
+        embedder, [filled, "word " * (window - 1) + "cherry", filled + " cherry"]
+    )
+    assert np.abs(other_last_piece - full).max() > 1e-3
+    np.testing.assert_allclose(one_more, full, atol=1e-6)
+
+
+def test_counts_whole_texts_without_special_tokens(embedder: LocalMiniLMEmbedder) -> None:
+    # tokenizer.json itself pads and truncates at 128; [CLS]/[SEP] are the model's, not the text's.
+    assert [embedder.token_counter.count(text) for text in ["", "word", "word " * 600, "Refunds: 30 days."]] == [
+        0,
+        1,
+        600,
+        6,
+    ]
+
+
 async def test_no_texts_gives_no_vectors(embedder: LocalMiniLMEmbedder) -> None:
     assert await embedder.embed([]) == []
 
@@ -128,5 +151,7 @@ async def test_missing_model_files_raise_embedding_error(tmp_path: Path) -> None
     try:
         with pytest.raises(EmbeddingError, match="cannot load all-MiniLM-L6-v2"):
             await broken.embed(["hello"])
+        with pytest.raises(EmbeddingError, match="cannot load the all-MiniLM-L6-v2 tokenizer"):
+            broken.token_counter.count("hello")
     finally:
         broken.close()

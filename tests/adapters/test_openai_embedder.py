@@ -39,6 +39,15 @@ def test_is_an_embedder(client: openai.AsyncOpenAI) -> None:
     assert (embedder.model_name, embedder.dimension) == (MODEL, DIMENSION)
 
 
+def test_reads_openais_8191_token_window_unless_told_another_and_has_no_tokenizer(
+    client: openai.AsyncOpenAI,
+) -> None:
+    assert (make_embedder(client).max_input_tokens, make_embedder(client).token_counter) == (8191, None)
+    assert make_embedder(client, max_input_tokens=512).max_input_tokens == 512
+    with pytest.raises(ValueError, match="max_input_tokens"):
+        make_embedder(client, max_input_tokens=0)
+
+
 async def test_batches_inputs_and_keeps_their_order(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> None:
     texts = [f"chunk number {i}" for i in range(300)]
 

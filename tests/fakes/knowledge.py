@@ -30,6 +30,14 @@ class HashingEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def max_input_tokens(self) -> int:
+        return 8191  # like OpenAI's models: no test document comes near it
+
+    @property
+    def token_counter(self) -> None:
+        return None
+
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if self.fail_with is not None:
             raise EmbeddingError(self.fail_with)

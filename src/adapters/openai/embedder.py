@@ -20,6 +20,8 @@ _RETRYABLE_STATUSES = frozenset({408, 429})  # plus every 5xx
 _EMBEDDINGS_PATH = "/embeddings"
 # A server asking for a longer pause than this is treated as a failed attempt's backoff, not obeyed.
 _MAX_RETRY_AFTER_SECONDS = 30.0
+# Input window of OpenAI's embedding models (text-embedding-3-small/-large, ada-002), in their tokens.
+DEFAULT_MAX_INPUT_TOKENS = 8191
 
 
 class OpenAIEmbedder:
@@ -30,6 +32,10 @@ class OpenAIEmbedder:
     (429, 408, 5xx, connection errors and timeouts) are retried `max_attempts - 1` times with exponential
     backoff and full jitter, or after the server's Retry-After when it sends one; anything else raises
     EmbeddingError at once.
+
+    `max_input_tokens` is the served model's input window (OpenAI's models: 8191); other servers' models
+    differ. No tokenizer ships here (tiktoken is not installed, and other servers' models have their own), so
+    texts are measured with an estimate.
     """
 
     def __init__(
@@ -39,17 +45,19 @@ class OpenAIEmbedder:
         dimension: int = 1536,
         batch_size: int = 128,
         *,
+        max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS,
         max_attempts: int = 4,
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 8.0,
     ) -> None:
-        if batch_size < 1 or max_attempts < 1:
-            raise ValueError("batch_size and max_attempts must be at least 1")
+        if batch_size < 1 or max_attempts < 1 or max_input_tokens < 1:
+            raise ValueError("batch_size, max_attempts and max_input_tokens must be at least 1")
         # with_options returns a view on the same connection pool with only the retry setting changed.
         self._client = client.with_options(max_retries=0)
         self._model = model
         self._dimension = dimension
         self._batch_size = batch_size
+        self._max_input_tokens = max_input_tokens
         self._max_attempts = max_attempts
         self._retry_base_delay = retry_base_delay
         self._retry_max_delay = retry_max_delay
@@ -61,6 +69,14 @@ class OpenAIEmbedder:
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._max_input_tokens
+
+    @property
+    def token_counter(self) -> None:
+        return None
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []

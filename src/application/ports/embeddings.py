@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from typing import Protocol
 
+from application.ports.documents import TokenCounter
+
 
 class EmbeddingError(Exception):
     """An embedder could not produce vectors and retrying will not help (bad input, auth, exhausted retries)."""
@@ -17,6 +19,19 @@ class Embedder(Protocol):
     @property
     def dimension(self) -> int:
         """Length of every vector returned by `embed`."""
+        ...
+
+    @property
+    def max_input_tokens(self) -> int:
+        """How many tokens of one text the model reads; past that a text is cut short (its tail is never
+        embedded) or refused. Counted as `token_counter` counts: the text's own tokens, without the markers the
+        model adds around every input."""
+        ...
+
+    @property
+    def token_counter(self) -> TokenCounter | None:
+        """Counts tokens exactly as the model does, or None when the adapter has no copy of the model's
+        tokenizer (text is then measured with an estimate)."""
         ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
