@@ -19,7 +19,8 @@ from adapters.postgres import migrations
 from entrypoints.http.app import create_app
 from entrypoints.ioc.containers import make_http_container
 from entrypoints.settings import HttpSettings, Settings
-from tests.support.services import postgres_server, service_url
+from tests.fakes.graph_api import FakeGraphApi
+from tests.support.services import asyncpg_dsn, postgres_server, service_url
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
 
@@ -27,10 +28,6 @@ ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +39,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 async def _admin_execute(admin_url: str, statement: str) -> None:
     # A fresh connection each time: tests restart brokers and kill processes, and a session-long
     # connection would be a needless casualty.
-    admin = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    admin = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         await admin.execute(statement)
     finally:
@@ -65,6 +62,21 @@ async def database_url(postgres_admin_url: str, template_database: str) -> Async
     await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     yield _with_database(postgres_admin_url, name)
     await _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to the test's database, for looking at rows as the code under test left them."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def graph() -> AsyncIterator[FakeGraphApi]:
+    """A fake Meta Graph API on a loopback port; tests that need Meta point their settings at it."""
+    async with FakeGraphApi() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

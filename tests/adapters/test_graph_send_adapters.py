@@ -35,12 +35,6 @@ FB_PATH = "/v25.0/me/messages"
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraphApi]:
-    async with FakeGraphApi() as server:
-        yield server
-
-
-@pytest.fixture
 async def client(graph: FakeGraphApi) -> AsyncIterator[GraphApiClient]:
     client = GraphApiClient(
         graph.base_url, graph.version, retry=RetryPolicy(base_delay_seconds=0.01, max_delay_seconds=0.05)

@@ -20,13 +20,6 @@ from tests.support.api import Client, create_channel, create_tenant
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
 async def intake(database_url: str) -> AsyncIterator[PostgresInboxIntake]:
     # One connection: every write reuses the session the previous one left behind.
     intake = PostgresInboxIntake(database_url, max_connections=1)

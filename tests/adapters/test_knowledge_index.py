@@ -27,7 +27,8 @@ from application.ports.knowledge import ChunkScore, SearchFilters
 from domain.common.ids import ChunkId, DocumentId, TenantId
 from tests.fakes.knowledge import HashingEmbedder
 from tests.support.channels import store_tenant
-from tests.support.knowledge import asyncpg_dsn, store_indexed_document
+from tests.support.knowledge import store_indexed_document
+from tests.support.services import asyncpg_dsn
 
 WORDS = [
     "refund",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -62,13 +62,6 @@ REFUNDS = KnowledgePassage(
 SHIPPING = KnowledgePassage(
     chunk_id="c2", document_id="d-shipping", title="Shipping", text="Parcels ship within 2 days.", score=0.8
 )
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
 
 
 @attrs.define

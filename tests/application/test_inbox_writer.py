@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import attrs
@@ -28,13 +27,6 @@ APP_SECRET = "platform-app-secret"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return attrs.evolve(settings, meta=MetaSettings(app_secret=APP_SECRET))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
 
 
 async def test_concurrent_acknowledgements_store_each_event_once(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,21 +43,8 @@ APP_SECRET = "platform-app-secret"
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraphApi]:
-    async with FakeGraphApi() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings: Settings, graph: FakeGraphApi) -> Settings:
     return attrs.evolve(settings, meta=MetaSettings(app_secret=APP_SECRET, graph_api_url=graph.base_url))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
 
 
 @attrs.define

@@ -62,12 +62,6 @@ PYCACHE = Path(tempfile.gettempdir()) / "metachat-test-pycache"
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraphApi]:
-    async with FakeGraphApi() as server:
-        yield server
-
-
-@pytest.fixture
 async def llm() -> AsyncIterator[FakeOpenAIServer]:
     async with FakeOpenAIServer() as server:
         yield server

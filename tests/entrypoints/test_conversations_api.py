@@ -40,12 +40,6 @@ class FakeKnowledgeProvider(Provider):
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraphApi]:
-    async with FakeGraphApi() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings: Settings, graph: FakeGraphApi) -> Settings:
     return attrs.evolve(settings, meta=MetaSettings(graph_api_url=graph.base_url))
 
@@ -55,13 +49,6 @@ async def container(settings: Settings) -> AsyncIterator[AsyncContainer]:
     container = make_http_container(settings, FakeKnowledgeProvider())
     yield container
     await container.close()
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
 
 
 @attrs.define

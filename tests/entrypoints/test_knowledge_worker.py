@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -25,7 +24,7 @@ from entrypoints.worker.handlers import register_handlers
 from entrypoints.worker.registry import WorkerHandlers
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.api import Client, create_tenant
-from tests.support.knowledge import asyncpg_dsn, run_index_tasks
+from tests.support.knowledge import run_index_tasks
 from tests.support.worker import running_worker, worker_settings
 
 OPERATOR = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
@@ -36,13 +35,6 @@ GUIDE = b"# Returns\n\nUnused items can be returned within 30 days for a full re
 def settings(settings: Settings) -> Settings:
     # In-process transport: the worker started below relays the outbox to its own handlers.
     return worker_settings(settings, None)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    yield connection
-    await connection.close()
 
 
 async def wait_for_status(client: Client, tenant_id: str, document_id: str, status: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -47,13 +46,6 @@ def settings(settings: Settings) -> Settings:
         meta=MetaSettings(app_secret=APP_SECRET, verify_token=VERIFY_TOKEN),
         http=attrs.evolve(settings.http, max_webhook_body_bytes=512 * 1024),
     )
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
 
 
 async def whatsapp_channel(client: Client, **secrets: str) -> dict[str, Any]:

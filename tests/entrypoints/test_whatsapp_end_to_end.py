@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import attrs
@@ -32,22 +31,9 @@ APP_SECRET = "platform-app-secret"
 
 
 @pytest.fixture
-async def graph() -> AsyncIterator[FakeGraphApi]:
-    async with FakeGraphApi() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings: Settings, graph: FakeGraphApi) -> Settings:
     meta = MetaSettings(app_secret=APP_SECRET, graph_api_url=graph.base_url)
     return worker_settings(attrs.evolve(settings, meta=meta), None)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-    yield connection
-    await connection.close()
 
 
 async def post(client: Client, payload: object) -> None:

@@ -22,6 +22,7 @@ from application.ports.tasks import Task
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.common.ids import ChunkId, DocumentId, TenantId, new_id
 from domain.knowledge.document import Chunk, KnowledgeDocument
+from tests.support.services import asyncpg_dsn
 
 
 def make_pdf(pages: Sequence[Sequence[str]], title: str | None = None) -> bytes:
@@ -57,10 +58,6 @@ def make_docx(title: str, sections: Sequence[tuple[str, str]]) -> bytes:
     output = io.BytesIO()
     document.save(output)
     return output.getvalue()
-
-
-def asyncpg_dsn(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 async def pending_index_tasks(database_url: str) -> list[Task]:

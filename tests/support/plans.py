@@ -9,7 +9,7 @@ import asyncpg
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import Executable
 
-from tests.support.knowledge import asyncpg_dsn
+from tests.support.services import asyncpg_dsn
 
 
 async def rows_read(database_url: str, statement: Executable, params: dict[str, Any]) -> int:

@@ -13,6 +13,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL of a database as asyncpg's own connect() takes it."""
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 def _docker_available() -> bool:
     if shutil.which("docker") is None:
         return False
