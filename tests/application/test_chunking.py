@@ -2,6 +2,7 @@
 
 import itertools
 import re
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -364,6 +365,25 @@ class TestChunkDocument:
         settings = ChunkingSettings(strategy=ChunkingStrategy.SEMANTIC)
         with pytest.raises(ValueError, match="embed"):
             await chunk_document(document(paragraph("Text.")), settings)
+
+    @pytest.mark.parametrize("strategy", [ChunkingStrategy.FIXED, ChunkingStrategy.RECURSIVE, ChunkingStrategy.QA])
+    async def test_tokens_are_counted_off_the_event_loop(self, strategy: ChunkingStrategy) -> None:
+        class ThreadRecordingCounter:
+            def __init__(self) -> None:
+                self.threads: set[int] = set()
+
+            def count(self, text: str) -> int:
+                self.threads.add(threading.get_ident())
+                return COUNTER.count(text)
+
+        counter = ThreadRecordingCounter()
+        parsed = document(paragraph(" ".join(numbered_sentences("setup", 40))))
+
+        chunks = await chunk_document(parsed, ChunkingSettings(strategy=strategy), token_counter=counter)
+
+        assert chunks
+        assert counter.threads
+        assert threading.get_ident() not in counter.threads
 
     async def test_a_document_without_blocks_has_no_chunks(self) -> None:
         for strategy in (ChunkingStrategy.FIXED, ChunkingStrategy.RECURSIVE, ChunkingStrategy.QA):

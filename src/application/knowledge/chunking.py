@@ -13,6 +13,7 @@ days." means nothing to the embedder or the LLM without "Refunds" above it. The 
 chunk's token budget. Fixed chunks stay raw text: that strategy exists as the structure-blind baseline.
 """
 
+import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -736,16 +737,22 @@ async def chunk_document(
     *,
     token_counter: TokenCounter | None = None,
 ) -> list[ChunkDraft]:
-    """Chunk `parsed` with the strategy in `settings`; `embed` is required for the semantic strategy only."""
+    """Chunk `parsed` with the strategy in `settings`; `embed` is required for the semantic strategy only.
+
+    The strategies without embeddings run in a thread: counting a megabyte's tokens with a model's tokenizer
+    takes about a second, which the worker's event loop (conversation turns) must not wait for."""
     counter: TokenCounter = token_counter if token_counter is not None else ApproximateTokenCounter()
     blocks = parsed.blocks
     match settings.strategy:
         case ChunkingStrategy.FIXED:
-            return FixedTokenChunker(counter, settings.chunk_tokens, settings.overlap_tokens).chunk(blocks)
+            fixed = FixedTokenChunker(counter, settings.chunk_tokens, settings.overlap_tokens)
+            return await asyncio.to_thread(fixed.chunk, blocks)
         case ChunkingStrategy.RECURSIVE:
-            return RecursiveChunker(counter, settings.chunk_tokens, settings.overlap_tokens).chunk(blocks)
+            recursive = RecursiveChunker(counter, settings.chunk_tokens, settings.overlap_tokens)
+            return await asyncio.to_thread(recursive.chunk, blocks)
         case ChunkingStrategy.QA:
-            return QAChunker(counter, settings.chunk_tokens, settings.overlap_tokens).chunk(blocks)
+            qa = QAChunker(counter, settings.chunk_tokens, settings.overlap_tokens)
+            return await asyncio.to_thread(qa.chunk, blocks)
         case ChunkingStrategy.SEMANTIC:
             if embed is None:
                 raise ValueError("the semantic chunking strategy needs an embed function")
