@@ -38,7 +38,7 @@ from domain.tenants.api_key import ALL_SCOPES
 from domain.tenants.tenant import RagSettings, Tenant
 from tests.fakes.knowledge import HashingEmbedder
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support.knowledge import asyncpg_dsn
+from tests.support.services import asyncpg_dsn
 
 OPERATOR = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
 
