@@ -38,6 +38,9 @@ class OpenAISettings:
     model: str = "gpt-4o"
     embedding_model: str = "text-embedding-3-small"
     embedding_dimension: int = 1536
+    # How many tokens of one text the embedding model reads (8191 for OpenAI's; e.g. 512 or 2048 for models
+    # served by Ollama or llama.cpp): chunks are sized below it.
+    embedding_max_tokens: int = 8191
 
 
 @attrs.frozen
@@ -173,6 +176,9 @@ class Settings:
         port = integer("PORT", 8000)
         if not 0 < port < 65536:
             raise ConfigurationError(f"PORT must be between 1 and 65535, got {port}")
+        embedding_max_tokens = integer("OPENAI_EMBEDDING_MAX_TOKENS", 8191)
+        if embedding_max_tokens < 16:
+            raise ConfigurationError(f"OPENAI_EMBEDDING_MAX_TOKENS must be at least 16, got {embedding_max_tokens}")
         data_dir = Path(text("METACHAT_DATA_DIR") or platformdirs.user_data_dir("metachat"))
         storage = text("METACHAT_STORAGE_DIR")
         return cls(
@@ -199,6 +205,7 @@ class Settings:
                 model=text("OPENAI_MODEL") or "gpt-4o",
                 embedding_model=text("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
                 embedding_dimension=integer("OPENAI_EMBEDDING_DIMENSION", 1536),
+                embedding_max_tokens=embedding_max_tokens,
             ),
             meta=MetaSettings(
                 app_secret=text("META_APP_SECRET"),

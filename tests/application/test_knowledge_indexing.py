@@ -377,6 +377,16 @@ async def test_openai_indexing_keeps_the_configured_chunk_size(kb: KnowledgeBase
     assert MINILM_WINDOW < max(estimates) <= 300
 
 
+async def test_an_embedding_model_with_a_small_window_gets_estimated_chunks_well_inside_it(kb: KnowledgeBase) -> None:
+    # e.g. a 128-token model served by Ollama, set with OPENAI_EMBEDDING_MAX_TOKENS
+    async with FakeOpenAIServer() as server, server.client() as client:
+        view = await kb.upload(CYTOKINES)
+        assert await kb.index(view, embedder=OpenAIEmbedder(client, max_input_tokens=128)) is DocumentStatus.READY
+    # Estimated chunks keep a quarter of the window free: the estimate runs under some texts' real count.
+    estimates = [ApproximateTokenCounter().count(text) for text in await chunk_texts(kb, view.id)]
+    assert 70 < max(estimates) <= 96
+
+
 def test_a_chunk_size_cut_to_the_window_keeps_the_overlap_within_half_a_chunk() -> None:
     settings = chunking_settings(RagSettings(chunk_tokens=600, chunk_overlap_tokens=200), "qa", max_chunk_tokens=254)
     assert (settings.strategy, settings.chunk_tokens, settings.overlap_tokens) == ("qa", 254, 127)

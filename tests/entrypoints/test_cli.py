@@ -58,6 +58,7 @@ def _metachat(args: list[str], env: dict[str, str]) -> Outcome:
         ({"RABBITMQ_URL": "http://x"}, "RABBITMQ_URL must be an amqp:// URL"),
         ({"PORT": "eighty"}, "PORT must be a whole number"),
         ({"PORT": "70000"}, "PORT must be between 1 and 65535"),
+        ({"OPENAI_EMBEDDING_MAX_TOKENS": "0"}, "OPENAI_EMBEDDING_MAX_TOKENS must be at least 16"),
         ({"DATABASE_URL": "postgresql://u@127.0.0.1:1/db"}, "METACHAT_SECRET_KEY is required"),
     ],
 )

@@ -15,6 +15,7 @@ from dishka import AsyncContainer
 from application.auth import Principal
 from application.knowledge.requeue_documents import RequeueKnowledgeDocuments
 from application.knowledge.search_knowledge import SearchKnowledge, SearchKnowledgeInput
+from application.ports.embeddings import Embedder
 from domain.common.ids import TenantId
 from domain.knowledge.retrieval import SearchMode
 from domain.tenants.api_key import ALL_SCOPES
@@ -95,3 +96,13 @@ async def test_switching_to_openai_embeddings_re_embeds_every_document(
     assert len(result.passages) == 1
     assert result.passages[0].vector_score is not None
     assert openai_server.requests_to("/v1/embeddings")
+
+
+async def test_the_embedding_window_of_an_openai_protocol_server_is_configurable(settings: Settings) -> None:
+    served = OpenAISettings(api_key="sk-test", base_url="http://127.0.0.1:9/v1", embedding_max_tokens=512)
+    container = make_http_container(attrs.evolve(settings, openai=served))
+    try:
+        embedder = await container.get(Embedder)
+    finally:
+        await container.close()
+    assert embedder.max_input_tokens == 512

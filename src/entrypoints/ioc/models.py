@@ -48,7 +48,10 @@ class OpenAIModelsProvider(Provider):
     @provide
     def embedder(self, settings: Settings, client: openai.AsyncOpenAI) -> Embedder:
         return OpenAIEmbedder(
-            client, model=settings.openai.embedding_model, dimension=settings.openai.embedding_dimension
+            client,
+            model=settings.openai.embedding_model,
+            dimension=settings.openai.embedding_dimension,
+            max_input_tokens=settings.openai.embedding_max_tokens,
         )
 
 
