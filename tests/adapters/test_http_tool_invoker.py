@@ -11,61 +11,35 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-import uvicorn
 
 from adapters.http_tools.invoker import HttpxToolInvoker
 from adapters.httpx.address_policy import WebhookAddressPolicy
 from application.ports.tool_invoker import ToolRequest
 from domain.webhooks.signature import verify
+from tests.fakes.local_server import CannedResponse, LocalHttpServer, RecordedRequest
 
 SECRET = "whsec_tool-secret-for-tests"
 Reply = Callable[[dict[str, Any]], Awaitable[tuple[int, bytes]]]
 
 
-class ToolEndpoint:
+class ToolEndpoint(LocalHttpServer):
     def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], bytes]] = []
+        super().__init__()
         self.reply: Reply = self._ok
-        self.port = 0
 
     @staticmethod
     async def _ok(body: dict[str, Any]) -> tuple[int, bytes]:
         return 200, json.dumps({"order": body["arguments"]["number"], "status": "shipped"}).encode()
 
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.received.append(({k.decode(): v.decode() for k, v in scope["headers"]}, body))
-        status, answer = await self.reply(json.loads(body))
-        await send(
-            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
-        )
-        await send({"type": "http.response.body", "body": answer})
+    async def respond(self, request: RecordedRequest) -> CannedResponse:
+        status, answer = await self.reply(request.json)
+        return CannedResponse(status, answer, {"content-type": "application/json"})
 
 
 @pytest.fixture
 async def endpoint() -> AsyncIterator[ToolEndpoint]:
-    tool = ToolEndpoint()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    tool.port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(tool.app, interface="asgi3", lifespan="off", log_level="warning", timeout_graceful_shutdown=1)
-    )
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        if serving.done():
-            serving.result()  # surfaces a start-up error
-        await asyncio.sleep(0.005)
-    yield tool
-    server.should_exit = True
-    await serving
+    async with ToolEndpoint() as tool:
+        yield tool
 
 
 @pytest.fixture
@@ -77,7 +51,7 @@ async def invoker() -> AsyncIterator[HttpxToolInvoker]:
 
 def request(endpoint: ToolEndpoint, timeout: float = 2.0) -> ToolRequest:
     return ToolRequest(
-        url=f"http://127.0.0.1:{endpoint.port}/orders",
+        url=f"{endpoint.origin}/orders",
         secret=SECRET,
         timeout_seconds=timeout,
         body={"tool": "lookup_order", "call_id": "call_1", "arguments": {"number": "A-7"}},
@@ -89,7 +63,8 @@ async def test_the_post_is_signed_and_the_answer_comes_back(endpoint: ToolEndpoi
 
     assert response.ok
     assert json.loads(response.content) == {"order": "A-7", "status": "shipped"}
-    [(headers, body)] = endpoint.received
+    [received] = endpoint.requests
+    headers, body = received.headers, received.body
     assert headers["content-type"] == "application/json"
     assert headers["x-metachat-tool"] == "lookup_order"
     assert verify(headers["x-metachat-signature"], SECRET, body, now=time.time())
@@ -147,4 +122,4 @@ async def test_private_addresses_are_refused_unless_allowed(endpoint: ToolEndpoi
 
     assert not response.ok
     assert "not allowed" in response.content
-    assert endpoint.received == []
+    assert endpoint.requests == []
