@@ -366,7 +366,7 @@ class TestChunkDocument:
         with pytest.raises(ValueError, match="embed"):
             await chunk_document(document(paragraph("Text.")), settings)
 
-    @pytest.mark.parametrize("strategy", [ChunkingStrategy.FIXED, ChunkingStrategy.RECURSIVE, ChunkingStrategy.QA])
+    @pytest.mark.parametrize("strategy", list(ChunkingStrategy))
     async def test_tokens_are_counted_off_the_event_loop(self, strategy: ChunkingStrategy) -> None:
         class ThreadRecordingCounter:
             def __init__(self) -> None:
@@ -377,9 +377,12 @@ class TestChunkDocument:
                 return COUNTER.count(text)
 
         counter = ThreadRecordingCounter()
-        parsed = document(paragraph(" ".join(numbered_sentences("setup", 40))))
+        parsed = document(paragraph(" ".join(COOKING + ASTRONOMY)))
+        embedder = KeywordTopicEmbedder(COOKING_WORDS, ASTRONOMY_WORDS)
 
-        chunks = await chunk_document(parsed, ChunkingSettings(strategy=strategy), token_counter=counter)
+        chunks = await chunk_document(
+            parsed, ChunkingSettings(strategy=strategy), embedder.embed, token_counter=counter
+        )
 
         assert chunks
         assert counter.threads

@@ -453,6 +453,15 @@ class SemanticChunker:
         self._min_tokens = chunk_tokens // 4 if min_tokens is None else min_tokens
 
     async def chunk(self, blocks: Sequence[TextBlock]) -> list[ChunkDraft]:
+        # Splitting and counting before the embedding, and the cutting after it, run in a thread as the other
+        # strategies do: they count tokens, which a model's tokenizer makes too slow for the event loop.
+        pieces = await asyncio.to_thread(self._pieces, blocks)
+        if len(pieces) <= 1:
+            return [self._renderer.draft(pieces)] if pieces else []
+        vectors = await self._embed_all([piece.text for piece in pieces])
+        return await asyncio.to_thread(self._cut, pieces, vectors)
+
+    def _pieces(self, blocks: Sequence[TextBlock]) -> list[_Piece]:
         pieces: list[_Piece] = []
         previous: TextBlock | None = None
         for section in _sections(blocks):
@@ -462,11 +471,10 @@ class SemanticChunker:
                     self._splitter.block_pieces(block, _block_separator(previous, block), budget, sentences_always=True)
                 )
                 previous = block
-        if not pieces:
-            return []
-        if len(pieces) == 1:
-            return [self._renderer.draft(pieces)]
-        similarities = _boundary_similarities(await self._embed_all([piece.text for piece in pieces]), self._WINDOW)
+        return pieces
+
+    def _cut(self, pieces: list[_Piece], vectors: list[list[float]]) -> list[ChunkDraft]:
+        similarities = _boundary_similarities(vectors, self._WINDOW)
         segments = self._split_at_breakpoints(len(pieces), similarities)
         bounded = [part for segment in segments for part in self._split_oversized(segment, similarities, pieces)]
         final = self._merge_undersized(bounded, similarities, pieces)
@@ -739,8 +747,9 @@ async def chunk_document(
 ) -> list[ChunkDraft]:
     """Chunk `parsed` with the strategy in `settings`; `embed` is required for the semantic strategy only.
 
-    The strategies without embeddings run in a thread: counting a megabyte's tokens with a model's tokenizer
-    takes about a second, which the worker's event loop (conversation turns) must not wait for."""
+    Chunking runs in a thread (the semantic strategy's embedding calls aside): counting a megabyte's tokens
+    with a model's tokenizer takes about a second, which the worker's event loop (conversation turns) must not
+    wait for."""
     counter: TokenCounter = token_counter if token_counter is not None else ApproximateTokenCounter()
     blocks = parsed.blocks
     match settings.strategy:
