@@ -497,6 +497,25 @@ async def test_what_a_channel_cannot_carry_is_refused_before_anything_changes(
     assert graph.sent() == []
 
 
+async def test_an_interactive_message_over_the_channels_own_limits_is_refused_before_anything_changes(
+    client: Client, messenger: Tenant, graph: FakeGraphApi, db: asyncpg.Connection
+) -> None:
+    conversation_id = await messenger.inbound("hello", contact=PSID)
+    # Within the API's limits (1024 characters), past Messenger's button template (640).
+    body = {"interactive": {"body": "x" * 700, "buttons": [{"id": "a", "title": "A"}]}}
+
+    response = await client.post(f"{messenger.base}/{conversation_id}/messages", json=body)
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["field"]) == ("invalid_input", "interactive")
+    assert "640 characters" in error["message"]
+    assert await agent_messages(db) == []
+    assert await event_types(db) == []
+    assert {row["state"] for row in await db.fetch("SELECT state FROM conversations")} == {"bot"}
+    assert graph.sent() == []
+
+
 async def test_a_reaction_only_reaches_delivered_messages_of_its_own_conversation(
     client: Client, tenant: Tenant, container: AsyncContainer, graph: FakeGraphApi, db: asyncpg.Connection
 ) -> None:

@@ -56,6 +56,9 @@ class FakeGateway:
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None = None) -> str:
         raise ChannelSendError(SendFailure.UNSUPPORTED, code="unsupported", title="not in this fake")
 
+    def check_interactive(self, kind: ChannelKind, message: InteractiveMessage) -> None:
+        return None
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None = None
     ) -> str:

@@ -73,13 +73,19 @@ class MessengerChannel:
             await self._send_message(channel, to, {"text": media.caption}, None)
         return message_id
 
+    def check_interactive(self, message: InteractiveMessage) -> None:
+        if message.buttons:
+            if len(message.buttons) > _MAX_TEMPLATE_BUTTONS or len(message.body) > _MAX_TEMPLATE_TEXT:
+                raise _invalid("a button template holds 3 buttons and 640 characters")
+        elif sum(len(section.rows) for section in message.sections) > _MAX_QUICK_REPLIES:
+            raise _invalid(f"Messenger shows at most {_MAX_QUICK_REPLIES} quick replies")
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None
     ) -> str:
+        self.check_interactive(message)
         if message.buttons:
             # Reply buttons become a button template; a tap comes back as a postback carrying the id.
-            if len(message.buttons) > _MAX_TEMPLATE_BUTTONS or len(message.body) > _MAX_TEMPLATE_TEXT:
-                raise _invalid("a button template holds 3 buttons and 640 characters")
             attachment = {
                 "type": "template",
                 "payload": {
@@ -91,8 +97,6 @@ class MessengerChannel:
             return await self._send_message(channel, to, {"attachment": attachment}, reply_to)
         # Lists become quick replies under the body text; a tap comes back as a quick reply with the id.
         rows = [row for section in message.sections for row in section.rows]
-        if len(rows) > _MAX_QUICK_REPLIES:
-            raise _invalid(f"Messenger shows at most {_MAX_QUICK_REPLIES} quick replies")
         quick_replies = [
             {"content_type": "text", "title": row.title[:_MAX_QUICK_REPLY_TITLE], "payload": row.id} for row in rows
         ]

@@ -32,6 +32,9 @@ class WebChatChannel:
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None) -> str:
         return await self._announce(channel, to)
 
+    def check_interactive(self, message: InteractiveMessage) -> None:
+        return None  # the widget has no limits of its own
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None
     ) -> str:

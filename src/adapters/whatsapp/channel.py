@@ -91,6 +91,9 @@ class WhatsAppChannel:
             body["filename"] = media.filename
         return await self._send(channel, to, {"type": kind, kind: body}, reply_to)
 
+    def check_interactive(self, message: InteractiveMessage) -> None:
+        _check_interactive(message)
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None
     ) -> str:

@@ -52,6 +52,9 @@ class ChannelRegistry:
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None = None) -> str:
         return await self.outbound(channel.kind).send_media(channel, to, media, reply_to)
 
+    def check_interactive(self, kind: ChannelKind, message: InteractiveMessage) -> None:
+        self.outbound(kind).check_interactive(message)
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None = None
     ) -> str:

@@ -22,7 +22,7 @@ from application.conversations.outbound_content import (
 from application.conversations.state_changes import hand_off
 from application.conversations.views import MessageView, message_event
 from application.errors import Conflict, InvalidInput, NotFound
-from application.ports.channel_gateway import ChannelGateway
+from application.ports.channel_gateway import ChannelGateway, ChannelSendError, InteractiveMessage
 from application.ports.clock import Clock
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import Channel
@@ -77,6 +77,8 @@ class SendAgentMessage:
                     f"{channel.kind} channels cannot send {kind_name(content)} messages",
                     details={"field": kind_name(content), "channel_kind": str(channel.kind)},
                 )
+            if isinstance(content, InteractiveMessage):
+                self._check_interactive(channel, content)
             sendable = await _reaction_target(uow, conversation, content) if isinstance(content, Reaction) else content
             message_type, text, stored = stored_form(sendable)
             message = Message(
@@ -110,6 +112,16 @@ class SendAgentMessage:
             # A client hanging up mid-request must not leave a message that went out recorded as pending.
             await asyncio.shield(self._send_and_record(message, channel, conversation, tenant.settings.language))
         return MessageView.of(message)
+
+    def _check_interactive(self, channel: Channel, message: InteractiveMessage) -> None:
+        """The channel's own limits (Messenger: 640 characters beside buttons), refused before anything is stored."""
+        try:
+            self._gateway.check_interactive(channel.kind, message)
+        except ChannelSendError as error:
+            raise InvalidInput(
+                f"{error.title}: {error.details}" if error.details else error.title,
+                details={"field": "interactive", "channel_kind": str(channel.kind)},
+            ) from error
 
     async def _send_and_record(
         self, message: Message, channel: Channel, conversation: Conversation, language: str

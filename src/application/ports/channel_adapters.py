@@ -91,6 +91,10 @@ class OutboundChannel(Protocol):
 
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None) -> str: ...
 
+    def check_interactive(self, message: InteractiveMessage) -> None:
+        """Raises the ChannelSendError `send_interactive` would for a message over the channel's limits."""
+        ...
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None
     ) -> str: ...

@@ -131,6 +131,10 @@ class ChannelGateway(Protocol):
 
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None = None) -> str: ...
 
+    def check_interactive(self, kind: ChannelKind, message: InteractiveMessage) -> None:
+        """Raises the ChannelSendError sending would, when the message is over the channel's limits."""
+        ...
+
     async def send_interactive(
         self, channel: Channel, to: str, message: InteractiveMessage, reply_to: str | None = None
     ) -> str: ...
