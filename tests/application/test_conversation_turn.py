@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +14,6 @@ import asyncpg
 import attrs
 import pytest
 from dishka import AsyncContainer
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.httpx.address_policy import WebhookAddressPolicy
@@ -54,6 +51,7 @@ from tests.fakes.conversation_engine import (
 from tests.fakes.knowledge import HashingEmbedder
 from tests.support.api import Client, create_channel, create_tenant
 from tests.support.knowledge import store_indexed_document
+from tests.support.plans import recorded_statements
 
 ADMIN = Principal(key_id=None, tenant_id=None, scopes=ALL_SCOPES)
 REFUNDS = KnowledgePassage(
@@ -515,21 +513,6 @@ async def search_for_real(world: World) -> HashingEmbedder:
     search = SearchKnowledge(await world.container.get(UnitOfWorkFactory), embedder)
     world.knowledge = TenantKnowledgeSearch(search)  # type: ignore[assignment]
     return embedder
-
-
-@contextmanager
-def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine runs meanwhile (BEGIN/COMMIT go to the driver directly: not in it)."""
-    statements: list[str] = []
-
-    def record(*arguments: Any) -> None:
-        statements.append(arguments[2])  # (connection, cursor, statement, parameters, context, executemany)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 async def test_a_tenant_without_knowledge_is_answered_without_embedding_or_searching(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import asyncpg
 import attrs
 import pytest
 from dishka import AsyncContainer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.conversations.handle_conversation_turn import ConversationTurnInput, HeldRows
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
@@ -38,6 +40,7 @@ from tests.support.meta import (
     wa_value,
     wa_webhook,
 )
+from tests.support.plans import recorded_statements
 
 APP_SECRET = "platform-app-secret"
 
@@ -234,6 +237,25 @@ async def test_a_second_message_reuses_the_conversation(platform: Platform) -> N
     assert await platform.db.fetchval("SELECT count(*) FROM conversations") == 1
     assert len(await platform.events("conversation.created")) == 1
     assert len(await platform.messages()) == 2
+
+
+async def test_a_conversation_costs_two_statements_whether_it_is_new_or_not(platform: Platform) -> None:
+    engine = await platform.container.get(AsyncEngine)
+    on_conversations: list[list[str]] = []
+    for wamid in ("wamid.first", "wamid.second"):
+        with recorded_statements(engine) as statements:
+            await platform.deliver(
+                ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": wamid}, wamid=wamid)]))
+            )
+        # The statements whose target (what comes before WHERE) is the conversations table, by verb.
+        targets = [statement.split("WHERE")[0] for statement in statements]
+        on_conversations.append([target.split()[0] for target in targets if re.search(r"\bconversations\b", target)])
+
+    # New: looked up, then inserted with the message already recorded on it (no update straight after).
+    # Existing: looked up and updated (no insert attempt to conflict).
+    assert on_conversations == [["SELECT", "INSERT"], ["SELECT", "UPDATE"]]
+    [conversation] = await platform.db.fetch("SELECT last_inbound_at FROM conversations")
+    assert conversation["last_inbound_at"] is not None
 
 
 async def test_long_and_unusual_text_round_trips_unchanged(platform: Platform) -> None:

@@ -1,12 +1,17 @@
-"""How much a statement reads: run it under EXPLAIN ANALYZE and count the rows its scans looked at."""
+"""What the database is asked: the statements code runs, and how many rows a statement reads (under EXPLAIN
+ANALYZE)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from tests.support.services import asyncpg_dsn
@@ -29,3 +34,18 @@ async def rows_read(database_url: str, statement: Executable, params: dict[str, 
 def _scanned(node: dict[str, Any]) -> int:
     own = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0) if "Scan" in node["Node Type"] else 0
     return int(own + sum(_scanned(child) for child in node.get("Plans", [])))
+
+
+@contextmanager
+def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the engine runs meanwhile (BEGIN/COMMIT go to the driver directly: not in it)."""
+    statements: list[str] = []
+
+    def record(*arguments: Any) -> None:
+        statements.append(arguments[2])  # (connection, cursor, statement, parameters, context, executemany)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

@@ -6,12 +6,14 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from application.channels.channel_registry import ChannelRegistry
 from application.conversations.handle_conversation_turn import ConversationTurnInput, HeldRows
+from application.conversations.inbound import record_inbound
 from application.inbox.inbox_writer import ordering_key
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_adapters import MediaUnavailable
@@ -170,9 +172,9 @@ class ProcessInboxEntry:
         event: InboundMessage,
         media: list[dict[str, Any]],
     ) -> ProcessInboxEntryResult:
-        conversation, events = await self._conversation(uow, entry, event.contact_id, event.contact_name)
-        conversation.record_inbound(event.occurred_at)
-        await uow.conversations.update(conversation)
+        conversation, events = await self._conversation(
+            uow, entry, event.contact_id, event.contact_name, inbound_at=event.occurred_at
+        )
         content = dict(event.content)
         if media:
             content["media"] = media
@@ -241,19 +243,26 @@ class ProcessInboxEntry:
         return ProcessInboxEntryResult("already_processed", entry.message_id, answer_now)
 
     async def _conversation(
-        self, uow: UnitOfWork, entry: InboxEntry, contact_id: str, contact_name: str
+        self,
+        uow: UnitOfWork,
+        entry: InboxEntry,
+        contact_id: str,
+        contact_name: str,
+        *,
+        inbound_at: datetime | None = None,
     ) -> tuple[Conversation, list[Event]]:
-        conversation, created = await uow.conversations.get_or_add(
-            Conversation(
-                id=ConversationId(new_id()),
-                tenant_id=entry.tenant_id,
-                channel_id=entry.channel_id,
-                contact_id=contact_id,
-                contact_name=contact_name,
-            )
+        """The contact's conversation, with a message from them at `inbound_at` recorded on it when given."""
+        candidate = Conversation(
+            id=ConversationId(new_id()),
+            tenant_id=entry.tenant_id,
+            channel_id=entry.channel_id,
+            contact_id=contact_id,
+            contact_name=contact_name,
         )
-        if contact_name and conversation.contact_name != contact_name:
-            conversation.contact_name = contact_name
+        if inbound_at is None:
+            conversation, created = await uow.conversations.get_or_add(candidate)
+        else:
+            conversation, created = await record_inbound(uow, candidate, inbound_at)
         events = []
         if created:
             events.append(

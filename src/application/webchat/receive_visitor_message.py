@@ -7,6 +7,7 @@ import re
 
 import attrs
 
+from application.conversations.inbound import record_inbound
 from application.errors import Forbidden, InvalidInput, RateLimited
 from application.ports.clock import Clock
 from application.ports.rate_limiter import RateLimiter, RateRule
@@ -103,16 +104,13 @@ class ReceiveVisitorMessage:
                 raise RuntimeError("a web chat inbox entry without its message")
             return VisitorMessageAccepted(existing.id, existing.conversation_id, duplicate=True)
         entry = inserted[0]
-        conversation, created = await uow.conversations.get_or_add(
-            Conversation(
-                id=ConversationId(new_id()),
-                tenant_id=visitor.tenant_id,
-                channel_id=visitor.channel_id,
-                contact_id=visitor.visitor_id,
-            )
+        candidate = Conversation(
+            id=ConversationId(new_id()),
+            tenant_id=visitor.tenant_id,
+            channel_id=visitor.channel_id,
+            contact_id=visitor.visitor_id,
         )
-        conversation.record_inbound(now)
-        await uow.conversations.update(conversation)
+        conversation, created = await record_inbound(uow, candidate, now)
         message = Message(
             id=MessageId(new_id()),
             tenant_id=visitor.tenant_id,

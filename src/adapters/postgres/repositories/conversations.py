@@ -19,6 +19,11 @@ _INSERT_NEW = (
 _GET = conversations.select().where(
     conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
 )
+_FIND = conversations.select().where(
+    conversations.c.tenant_id == sa.bindparam("b_tenant_id"),
+    conversations.c.channel_id == sa.bindparam("b_channel_id"),
+    conversations.c.contact_id == sa.bindparam("b_contact_id"),
+)
 _UPDATE = conversations.update().where(
     conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
 )
@@ -29,24 +34,23 @@ class PostgresConversationRepository:
         self._connection = connection
 
     async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:
+        # Looked up first: most messages come from contacts who have a conversation already, and a lookup that
+        # finds it saves the insert attempt that would conflict.
+        existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
+        if existing is not None:
+            return existing, False
         added = await self._connection.scalar(_INSERT_NEW, _row(conversation))
         if added is not None:
             return conversation, True
+        # Inserted meanwhile by a concurrent transaction, committed by now (the insert waited for it).
         existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
         if existing is None:
             raise RuntimeError("a conflicting conversation vanished within the transaction")
         return existing, False
 
     async def find(self, tenant_id: TenantId, channel_id: ChannelId, contact_id: str) -> Conversation | None:
-        row = (
-            await self._connection.execute(
-                conversations.select().where(
-                    conversations.c.tenant_id == tenant_id,
-                    conversations.c.channel_id == channel_id,
-                    conversations.c.contact_id == contact_id,
-                )
-            )
-        ).one_or_none()
+        parameters = {"b_tenant_id": tenant_id, "b_channel_id": channel_id, "b_contact_id": contact_id}
+        row = (await self._connection.execute(_FIND, parameters)).one_or_none()
         return None if row is None else _to_conversation(row._mapping)
 
     async def get(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
