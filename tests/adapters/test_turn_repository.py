@@ -1,5 +1,6 @@
-"""PostgresTurnRepository: the tenant's row and whether it has knowledge to search (an indexed chunk), read in
-one statement, never counting another tenant's chunks; the message stored under a claimed reply key."""
+"""PostgresTurnRepository: the tenant's row, whether it has knowledge to search (an indexed chunk) and its active
+tools, read in one statement, never counting another tenant's chunks or tools; the message stored under a
+claimed reply key."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from domain.common.ids import ConversationId, DocumentId, MessageId, TenantId, n
 from domain.conversations.conversation import Conversation
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageType, SenderRole
 from domain.knowledge.document import KnowledgeDocument
+from domain.tools.tenant_tool import TenantTool, ToolId
 from tests.fakes.knowledge import HashingEmbedder
 from tests.support.channels import store_tenant, store_whatsapp_channel
 from tests.support.knowledge import store_indexed_document
@@ -74,6 +76,50 @@ async def test_another_tenants_chunks_never_count(uow_factory: PostgresUnitOfWor
     # A tenant's transaction does not see another tenant at all.
     assert await read(uow_factory, empty, stocked) is None
     assert await read(uow_factory, None, TenantId(new_id())) is None
+
+
+def tool(tenant_id: TenantId, name: str, *, active: bool = True) -> TenantTool:
+    return TenantTool(
+        id=ToolId(new_id()),
+        tenant_id=tenant_id,
+        name=name,
+        description=f"{name} for tests",
+        parameters={"type": "object", "properties": {}},
+        url="https://tools.example/hook",
+        secret_encrypted=b"ciphertext",
+        active=active,
+    )
+
+
+async def test_the_active_tools_come_with_the_tenant_and_only_its_own(uow_factory: PostgresUnitOfWorkFactory) -> None:
+    acme = await store_tenant(uow_factory, "Acme")
+    other = await store_tenant(uow_factory, "Other")
+    without = await read(uow_factory, acme, acme)
+    assert without is not None
+    assert (without.tenant.name, without.tools) == ("Acme", ())
+    stored = {
+        name: tool(tenant, name, active=active)
+        for tenant, name, active in [
+            (acme, "track_order", True),
+            (acme, "cancel_order", True),
+            (acme, "retired_tool", False),
+            (other, "other_tool", True),
+        ]
+    }
+    for item in stored.values():
+        async with uow_factory(item.tenant_id) as uow:
+            await uow.tenant_tools.add(item)
+            await uow.commit()
+
+    # Platform scope has row-level security off: the join's own tenant filter is all that holds there.
+    for scope in (acme, None):
+        found = await read(uow_factory, scope, acme)
+        assert found is not None
+        assert found.tenant.name == "Acme"
+        assert found.tools == (stored["cancel_order"], stored["track_order"])
+    other_found = await read(uow_factory, other, other)
+    assert other_found is not None
+    assert other_found.tools == (stored["other_tool"],)
 
 
 async def store_claimed_replies(

@@ -232,7 +232,6 @@ class HandleConversationTurn:
         if channel is None:
             return ConversationTurnResult(TurnOutcome.CHANNEL_INACTIVE)
         timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)
-        tools = await uow.tenant_tools.list(data.tenant_id, only_active=True)
         # A message older than the window has long been answered (or merged into a later turn).
         return _Turn(
             found.tenant,
@@ -240,7 +239,7 @@ class HandleConversationTurn:
             channel,
             data.message_id,
             split_turn(timeline),
-            tuple(tools),
+            found.tools,
             has_knowledge=found.has_knowledge,
         )
 

@@ -25,11 +25,14 @@ class TurnTenant:
     tenant: Tenant
     # At least one indexed chunk: without one, searching the knowledge base can only come back empty.
     has_knowledge: bool
+    # The tenant's active HTTP tools, by name.
+    tools: tuple[TenantTool, ...] = ()
 
 
 class TurnRepository(Protocol):
     async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
-        """The tenant, and whether it has any knowledge to search, in one read (every turn needs both)."""
+        """The tenant, whether it has any knowledge to search, and its active tools, in one read (every turn
+        needs all three)."""
         ...
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
@@ -71,7 +74,7 @@ class TenantToolRepository(Protocol):
 
     async def get(self, tenant_id: TenantId, tool_id: ToolId) -> TenantTool | None: ...
 
-    async def list(self, tenant_id: TenantId, *, only_active: bool = False) -> list[TenantTool]: ...
+    async def list(self, tenant_id: TenantId) -> list[TenantTool]: ...
 
     async def update(self, tool: TenantTool) -> None: ...
 

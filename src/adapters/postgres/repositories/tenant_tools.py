@@ -11,11 +11,9 @@ from application.errors import Conflict
 from domain.common.ids import TenantId
 from domain.tools.tenant_tool import TenantTool, ToolId
 
-# Built once: read on every message, so no statement construction and cache-key generation per call.
 _LIST = (
     tenant_tools.select().where(tenant_tools.c.tenant_id == sa.bindparam("b_tenant_id")).order_by(tenant_tools.c.name)
 )
-_LIST_ACTIVE = _LIST.where(tenant_tools.c.active.is_(True))
 
 
 class PostgresTenantToolRepository:
@@ -40,8 +38,8 @@ class PostgresTenantToolRepository:
         ).one_or_none()
         return None if row is None else _to_tool(row._mapping)
 
-    async def list(self, tenant_id: TenantId, *, only_active: bool = False) -> list[TenantTool]:
-        rows = await self._connection.execute(_LIST_ACTIVE if only_active else _LIST, {"b_tenant_id": tenant_id})
+    async def list(self, tenant_id: TenantId) -> list[TenantTool]:
+        rows = await self._connection.execute(_LIST, {"b_tenant_id": tenant_id})
         return [_to_tool(row._mapping) for row in rows]
 
     async def update(self, tool: TenantTool) -> None:

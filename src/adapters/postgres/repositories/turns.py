@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.repositories.conversations import _to_conversation
 from adapters.postgres.repositories.messages import _to_message
+from adapters.postgres.repositories.tenant_tools import _to_tool
 from adapters.postgres.repositories.tenants import _to_tenant
-from adapters.postgres.tables import chunks, conversations, messages, outbound_sends, tenants, tool_calls
+from adapters.postgres.tables import chunks, conversations, messages, outbound_sends, tenant_tools, tenants, tool_calls
 from application.ports.conversation_store import TurnTenant
 from domain.common.ids import ConversationId, MessageId, TenantId
 from domain.conversations.conversation import Conversation
@@ -21,12 +22,25 @@ from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
 
 # Built once: every turn runs these, so they skip construction and cache-key generation on every call.
-# The tenant's row and whether it has a chunk to search: any chunk is searchable (the keyword leg reads them
+# The tenant's row, whether it has a chunk to search, and its active tools (a row per tool, the tenant's columns
+# repeated; one row without tool columns when it has none): any chunk is searchable (the keyword leg reads them
 # all, whatever their document's state or embedding model). The EXISTS is one probe of the chunks' primary
-# key (tenant_id first), riding on a read the turn makes anyway instead of costing a round trip of its own.
-_TENANT = sa.select(
-    tenants, sa.exists().where(chunks.c.tenant_id == sa.bindparam("b_id")).label("has_knowledge")
-).where(tenants.c.id == sa.bindparam("b_id"))
+# key (tenant_id first); it and the tools ride on a read the turn makes anyway instead of costing round trips.
+_TOOL_PREFIX = "tool_"
+_TENANT = (
+    sa.select(
+        tenants,
+        sa.exists().where(chunks.c.tenant_id == sa.bindparam("b_id")).label("has_knowledge"),
+        *(column.label(_TOOL_PREFIX + column.name) for column in tenant_tools.c),
+    )
+    .select_from(
+        tenants.outerjoin(
+            tenant_tools, sa.and_(tenant_tools.c.tenant_id == tenants.c.id, tenant_tools.c.active.is_(True))
+        )
+    )
+    .where(tenants.c.id == sa.bindparam("b_id"))
+    .order_by(tenant_tools.c.name)
+)
 _LOCK_CONVERSATION = (
     conversations.select()
     .where(conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id"))
@@ -79,8 +93,15 @@ class PostgresTurnRepository:
         self._connection = connection
 
     async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
-        row = (await self._connection.execute(_TENANT, {"b_id": tenant_id})).one_or_none()
-        return None if row is None else TurnTenant(_to_tenant(row), bool(row.has_knowledge))
+        rows = (await self._connection.execute(_TENANT, {"b_id": tenant_id})).all()
+        if not rows:
+            return None
+        tools = tuple(
+            _to_tool({column.name: row._mapping[_TOOL_PREFIX + column.name] for column in tenant_tools.c})
+            for row in rows
+            if row._mapping[_TOOL_PREFIX + "id"] is not None
+        )
+        return TurnTenant(_to_tenant(rows[0]), bool(rows[0].has_knowledge), tools)
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
         row = (
