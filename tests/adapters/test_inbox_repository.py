@@ -1,9 +1,10 @@
-"""PostgresInboxRepository.others_pending: does the contact have other events waiting? Asked before every
-answer, so it must read only that contact's pending entries, never every pending entry of the platform."""
+"""PostgresInboxRepository.lock: the entry, locked, and whether its contact has other events waiting. Read for
+every processed event, so it must read only that contact's pending entries, never every pending entry of the
+platform."""
 
 from __future__ import annotations
 
-from adapters.postgres.repositories.inbox import _OTHERS_PENDING
+from adapters.postgres.repositories.inbox import _LOCK
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from domain.channels.channel import Channel
 from domain.channels.inbox import InboxEntry
@@ -32,7 +33,10 @@ async def store(uow_factory: PostgresUnitOfWorkFactory, *entries: InboxEntry) ->
 
 async def others_pending(uow_factory: PostgresUnitOfWorkFactory, of: InboxEntry) -> bool:
     async with uow_factory(of.tenant_id) as uow:
-        return await uow.inbox.others_pending(of)
+        locked = await uow.inbox.lock(of.tenant_id, of.id)
+    assert locked is not None
+    assert locked.entry.id == of.id
+    return locked.others_pending
 
 
 async def test_only_the_same_contacts_other_waiting_events_count(uow_factory: PostgresUnitOfWorkFactory) -> None:
@@ -67,15 +71,7 @@ async def test_the_question_reads_the_contacts_entries_not_every_pending_one(
     other = await store_whatsapp_channel(uow_factory, "106540352242444")
     await store(uow_factory, *(entry(other, f"1555{index:04d}") for index in range(2000)))
 
-    read = await rows_read(
-        database_url,
-        _OTHERS_PENDING,
-        {
-            "b_tenant_id": lone.tenant_id,
-            "b_channel_id": lone.channel_id,
-            "b_contact_id": lone.contact_id,
-            "b_id": lone.id,
-        },
-    )
+    read = await rows_read(database_url, _LOCK, {"b_tenant_id": lone.tenant_id, "b_id": lone.id})
     assert not await others_pending(uow_factory, lone)
-    assert read <= 1
+    # The entry itself, by its key; none of the 4,000 other waiting entries.
+    assert read <= 2

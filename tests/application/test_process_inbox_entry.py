@@ -239,23 +239,32 @@ async def test_a_second_message_reuses_the_conversation(platform: Platform) -> N
     assert len(await platform.messages()) == 2
 
 
-async def test_a_conversation_costs_two_statements_whether_it_is_new_or_not(platform: Platform) -> None:
+def verbs_on(table: str, statements: list[str]) -> list[str]:
+    """The verbs of the statements whose target (what comes before WHERE) is `table`, in order."""
+    targets = [statement.split("WHERE")[0] for statement in statements]
+    return [target.split()[0] for target in targets if re.search(rf"\b{table}\b", target)]
+
+
+async def test_an_inbound_message_costs_two_conversation_and_two_inbox_statements(platform: Platform) -> None:
     engine = await platform.container.get(AsyncEngine)
-    on_conversations: list[list[str]] = []
+    recorded: list[list[str]] = []
     for wamid in ("wamid.first", "wamid.second"):
         with recorded_statements(engine) as statements:
             await platform.deliver(
                 ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": wamid}, wamid=wamid)]))
             )
-        # The statements whose target (what comes before WHERE) is the conversations table, by verb.
-        targets = [statement.split("WHERE")[0] for statement in statements]
-        on_conversations.append([target.split()[0] for target in targets if re.search(r"\bconversations\b", target)])
+        recorded.append(statements)
 
     # New: looked up, then inserted with the message already recorded on it (no update straight after).
     # Existing: looked up and updated (no insert attempt to conflict).
-    assert on_conversations == [["SELECT", "INSERT"], ["SELECT", "UPDATE"]]
+    assert [verbs_on("conversations", statements) for statements in recorded] == [
+        ["SELECT", "INSERT"],
+        ["SELECT", "UPDATE"],
+    ]
     [conversation] = await platform.db.fetch("SELECT last_inbound_at FROM conversations")
     assert conversation["last_inbound_at"] is not None
+    # The entry is locked and read together with whether its contact has others waiting, then finished.
+    assert [verbs_on("inbox", statements) for statements in recorded] == [["SELECT", "UPDATE"]] * 2
 
 
 async def test_long_and_unusual_text_round_trips_unchanged(platform: Platform) -> None:

@@ -17,6 +17,7 @@ from application.conversations.inbound import record_inbound
 from application.inbox.inbox_writer import ordering_key
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_adapters import MediaUnavailable
+from application.ports.messaging_repositories import LockedInboxEntry
 from application.ports.tasks import Task
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import Channel
@@ -105,11 +106,12 @@ class ProcessInboxEntry:
         its commit, for the caller to read the turn's inputs there."""
         async with self._uow_factory(data.tenant_id) as uow:
             # Locked: a concurrent run of the same task waits here, then sees the entry done.
-            entry = await uow.inbox.get(data.tenant_id, data.inbox_id, lock=True)
-            if entry is None:
+            locked = await uow.inbox.lock(data.tenant_id, data.inbox_id)
+            if locked is None:
                 return ProcessInboxEntryResult("not_found")
+            entry = locked.entry
             if entry.done:
-                return await self._redelivered(uow, entry, read_turn)
+                return await self._redelivered(uow, locked, read_turn)
             channel = await uow.channels.get(data.tenant_id, entry.channel_id)
             event: NormalisedEvent
             if channel is None or not channel.active:
@@ -118,26 +120,27 @@ class ProcessInboxEntry:
                 event = self._channels.inbound(channel.kind).normalize(entry.payload, entry.received_at)
             if not (isinstance(event, InboundMessage) and channel is not None and event.media):
                 # Nothing to fetch: one transaction does it all.
-                return await self._finish(uow, entry, channel, event, [], read_turn)
+                return await self._finish(uow, locked, channel, event, [], read_turn)
         # Downloads happen outside the transaction: a slow CDN must not hold row locks.
         media = [await self._download(channel, entry, event, index, ref) for index, ref in enumerate(event.media)]
         async with self._uow_factory(data.tenant_id) as uow:
             # Locked re-read: a concurrent run of the same task waits here, then sees the entry done.
-            locked = await uow.inbox.get(data.tenant_id, data.inbox_id, lock=True)
-            if locked is None or locked.done:
+            relocked = await uow.inbox.lock(data.tenant_id, data.inbox_id)
+            if relocked is None or relocked.entry.done:
                 return ProcessInboxEntryResult("already_processed")
-            return await self._finish(uow, locked, channel, event, media, read_turn)
+            return await self._finish(uow, relocked, channel, event, media, read_turn)
 
     async def _finish(
         self,
         uow: UnitOfWork,
-        entry: InboxEntry,
+        locked: LockedInboxEntry,
         channel: Channel | None,
         event: NormalisedEvent,
         media: list[dict[str, Any]],
         read_turn: TurnReader | None,
     ) -> ProcessInboxEntryResult:
-        result = await self._apply(uow, entry, channel, event, media)
+        entry = locked.entry
+        result = await self._apply(uow, entry, channel, event, media, others_pending=locked.others_pending)
         await uow.inbox.finish(entry)
         if result.answer_now is not None and read_turn is not None:
             await read_turn(uow, result.answer_now, result.held)
@@ -151,13 +154,15 @@ class ProcessInboxEntry:
         channel: Channel | None,
         event: NormalisedEvent,
         media: list[dict[str, Any]],
+        *,
+        others_pending: bool,
     ) -> ProcessInboxEntryResult:
         if channel is None or isinstance(event, IgnoredEvent):
             reason = event.reason if isinstance(event, IgnoredEvent) else "the channel is gone"
             entry.mark_ignored(reason)
             return ProcessInboxEntryResult(f"ignored: {reason}")
         if isinstance(event, InboundMessage):
-            return await self._store_inbound(uow, entry, channel, event, media)
+            return await self._store_inbound(uow, entry, channel, event, media, others_pending=others_pending)
         if isinstance(event, StatusReport):
             return await self._apply_status(uow, entry, event)
         if isinstance(event, WatermarkReport):
@@ -171,6 +176,8 @@ class ProcessInboxEntry:
         channel: Channel,
         event: InboundMessage,
         media: list[dict[str, Any]],
+        *,
+        others_pending: bool,
     ) -> ProcessInboxEntryResult:
         conversation, events = await self._conversation(
             uow, entry, event.contact_id, event.contact_name, inbound_at=event.occurred_at
@@ -197,21 +204,26 @@ class ProcessInboxEntry:
         event_type = EventType.MESSAGE_REACTION if event.type is MessageType.REACTION else EventType.MESSAGE_RECEIVED
         events.append(_message_event(event_type, message, contact_id=conversation.contact_id))
         await uow.outbox.add(events)
-        answer_now = await self._answer_or_queue(uow, entry, message) if event.type in CONVERSATIONAL_TYPES else None
+        answer_now = (
+            await self._answer_or_queue(uow, entry, message, others_pending)
+            if event.type in CONVERSATIONAL_TYPES
+            else None
+        )
         entry.mark_processed("message_stored", message.id)
         # The conversation as just written (every column of it) and the channel as read, both in this transaction.
         held = HeldRows(conversation, channel) if answer_now is not None else None
         return ProcessInboxEntryResult("message_stored", message.id, answer_now, held)
 
     async def _answer_or_queue(
-        self, uow: UnitOfWork, entry: InboxEntry, message: Message
+        self, uow: UnitOfWork, entry: InboxEntry, message: Message, others_pending: bool
     ) -> ConversationTurnInput | None:
         """The conversation engine answers the message: at once, in this task, when nothing else of the
         contact is waiting (a RabbitMQ hop less per message); behind the waiting events otherwise, as a
         conversation.turn task, so that a burst gets one reply that saw all of it. Ordering holds either
-        way: the turn runs in the contact's ordering key."""
+        way: the turn runs in the contact's ordering key. Whether others wait was read with the entry's lock
+        (no round trip of its own); an event stored after that read gets a turn of its own."""
         turn = ConversationTurnInput(entry.tenant_id, message.conversation_id, message.id)
-        if not await uow.inbox.others_pending(entry):
+        if not others_pending:
             return turn
         # The conversation engine answers; its handler is registered under this task name.
         await uow.outbox.add_tasks(
@@ -227,16 +239,17 @@ class ProcessInboxEntry:
         return None
 
     async def _redelivered(
-        self, uow: UnitOfWork, entry: InboxEntry, read_turn: TurnReader | None
+        self, uow: UnitOfWork, locked: LockedInboxEntry, read_turn: TurnReader | None
     ) -> ProcessInboxEntryResult:
         """A task run again after its entry was processed: the worker may have stopped before the answer
         went out, so the turn is due again (the turn itself makes sure nothing is answered twice)."""
+        entry = locked.entry
         message = None
         if entry.outcome == "message_stored" and entry.message_id is not None:
             message = await uow.messages.get(entry.tenant_id, entry.message_id)
         if message is None or message.type not in CONVERSATIONAL_TYPES:
             return ProcessInboxEntryResult("already_processed", entry.message_id)
-        answer_now = await self._answer_or_queue(uow, entry, message)
+        answer_now = await self._answer_or_queue(uow, entry, message, locked.others_pending)
         if answer_now is not None and read_turn is not None:
             await read_turn(uow, answer_now, None)
         await uow.commit()

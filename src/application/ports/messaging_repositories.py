@@ -6,10 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Protocol
 
+import attrs
+
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.conversation import Conversation
 from domain.conversations.message import DeliveryStatus, Message
+
+
+@attrs.frozen
+class LockedInboxEntry:
+    entry: InboxEntry
+    # Another event of the entry's contact on its channel is stored and not processed yet.
+    others_pending: bool
 
 
 class InboxRepository(Protocol):
@@ -17,16 +26,13 @@ class InboxRepository(Protocol):
         """Insert the entries whose (channel, provider key) is not stored yet; return those inserted."""
         ...
 
-    async def get(self, tenant_id: TenantId, entry_id: uuid.UUID, *, lock: bool = False) -> InboxEntry | None:
-        """`lock` holds the row until the transaction ends, so one entry is never processed twice at once."""
+    async def lock(self, tenant_id: TenantId, entry_id: uuid.UUID) -> LockedInboxEntry | None:
+        """The entry, held until the transaction ends so that it is never processed twice at once, and whether
+        other events of its contact are waiting, in one read."""
         ...
 
     async def finish(self, entry: InboxEntry) -> None:
         """Persist the entry's final state, outcome and message."""
-        ...
-
-    async def others_pending(self, entry: InboxEntry) -> bool:
-        """Whether another event of the entry's contact on its channel is stored and not processed yet."""
         ...
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.tables import inbox
+from application.ports.messaging_repositories import LockedInboxEntry
 from domain.channels.channel import ChannelKind
 from domain.channels.inbox import InboxEntry, InboxState
 from domain.common.ids import ChannelId, MessageId, TenantId
@@ -19,20 +20,27 @@ _INSERT_NEW = (
 )
 
 # Built once: every processed entry runs these, so no statement construction per call.
-_GET = inbox.select().where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
-_GET_LOCKED = _GET.with_for_update()
-_FINISH = inbox.update().where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
-# The partial index on pending entries keeps this to the few rows still waiting; the state is a literal so
-# that even a generic (prepared) plan can use that index.
-_OTHERS_PENDING = sa.select(
-    sa.exists().where(
-        inbox.c.tenant_id == sa.bindparam("b_tenant_id"),
-        inbox.c.channel_id == sa.bindparam("b_channel_id"),
-        inbox.c.contact_id == sa.bindparam("b_contact_id"),
-        inbox.c.state == sa.literal_column(f"'{InboxState.PENDING}'"),
-        inbox.c.id != sa.bindparam("b_id"),
+_others = inbox.alias("others")
+# The entry, locked, and whether its contact has other events waiting. The partial index on pending entries
+# keeps the EXISTS to the contact's few rows still waiting; the state is a literal so that even a generic
+# (prepared) plan can use that index.
+_LOCK = (
+    sa.select(
+        inbox,
+        sa.exists()
+        .where(
+            _others.c.tenant_id == inbox.c.tenant_id,
+            _others.c.channel_id == inbox.c.channel_id,
+            _others.c.contact_id == inbox.c.contact_id,
+            _others.c.state == sa.literal_column(f"'{InboxState.PENDING}'"),
+            _others.c.id != inbox.c.id,
+        )
+        .label("others_pending"),
     )
+    .where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
+    .with_for_update(of=inbox)
 )
+_FINISH = inbox.update().where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
 
 
 class PostgresInboxRepository:
@@ -62,10 +70,9 @@ class PostgresInboxRepository:
         new_ids = {row[0] for row in inserted}
         return [entry for entry in entries if entry.id in new_ids]
 
-    async def get(self, tenant_id: TenantId, entry_id: uuid.UUID, *, lock: bool = False) -> InboxEntry | None:
-        query = _GET_LOCKED if lock else _GET
-        row = (await self._connection.execute(query, {"b_tenant_id": tenant_id, "b_id": entry_id})).one_or_none()
-        return None if row is None else _to_entry(row._mapping)
+    async def lock(self, tenant_id: TenantId, entry_id: uuid.UUID) -> LockedInboxEntry | None:
+        row = (await self._connection.execute(_LOCK, {"b_tenant_id": tenant_id, "b_id": entry_id})).one_or_none()
+        return None if row is None else LockedInboxEntry(_to_entry(row._mapping), bool(row.others_pending))
 
     async def finish(self, entry: InboxEntry) -> None:
         await self._connection.execute(
@@ -79,18 +86,6 @@ class PostgresInboxRepository:
                 "processed_at": entry.processed_at,
             },
         )
-
-    async def others_pending(self, entry: InboxEntry) -> bool:
-        waiting = await self._connection.scalar(
-            _OTHERS_PENDING,
-            {
-                "b_tenant_id": entry.tenant_id,
-                "b_channel_id": entry.channel_id,
-                "b_contact_id": entry.contact_id,
-                "b_id": entry.id,
-            },
-        )
-        return bool(waiting)
 
 
 def _to_entry(row: Any) -> InboxEntry:
