@@ -115,8 +115,12 @@ async def test_no_texts_sends_no_request(server: FakeOpenAIServer, client: opena
     assert server.requests == []
 
 
-async def test_retries_after_rate_limit_then_succeeds(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> None:
-    server.script.enqueue(EMBEDDINGS_PATH, ScriptedResponse.error(429, "Rate limit reached", error_type="requests"))
+@pytest.mark.parametrize("status", [429, 408, 409])
+async def test_retries_a_rate_limit_timeout_or_conflict_then_succeeds(
+    server: FakeOpenAIServer, client: openai.AsyncOpenAI, status: int
+) -> None:
+    # The statuses the openai client itself retries, and so does the chat model.
+    server.script.enqueue(EMBEDDINGS_PATH, ScriptedResponse.error(status, "try again", error_type="requests"))
 
     vectors = await make_embedder(client).embed(["hello"])
 

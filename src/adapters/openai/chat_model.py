@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any
 
 import attrs
 import openai
 
+from adapters.openai.retries import is_transient, retry_delay
 from application.ports.llm import (
     ChatCompletion,
     ChatMessage,
@@ -23,10 +23,8 @@ from application.ports.llm import (
 
 logger = logging.getLogger(__name__)
 
-_RETRYABLE_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
 # Relative to the client's base URL, as the client's own `chat.completions.create` posts it.
 _CHAT_COMPLETIONS_PATH = "/chat/completions"
-_MAX_RETRY_AFTER_SECONDS = 30.0
 
 
 @attrs.frozen
@@ -70,7 +68,7 @@ class OpenAIChatModel:
                     return await self._complete(request)
                 return await self._stream(request, forwarded)
             except (openai.APIConnectionError, openai.APIStatusError) as error:
-                if not _is_transient(error) or forwarded.any or attempt == attempts:
+                if not is_transient(error) or forwarded.any or attempt == attempts:
                     raise ChatModelUnavailable(f"{self.name}: {type(error).__name__}: {error}") from error
                 delay = self._retry_delay(attempt, error)
                 logger.warning(
@@ -161,11 +159,9 @@ class OpenAIChatModel:
         return arguments
 
     def _retry_delay(self, attempt: int, error: openai.APIError) -> float:
-        retry_after = _retry_after_seconds(error)
-        if retry_after is not None and retry_after <= _MAX_RETRY_AFTER_SECONDS:
-            return retry_after
-        ceiling = min(self._settings.retry_max_delay, self._settings.retry_base_delay * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)
+        return retry_delay(
+            error, attempt, base_delay=self._settings.retry_base_delay, max_delay=self._settings.retry_max_delay
+        )
 
 
 class _Forwarded:
@@ -194,22 +190,3 @@ def _message(message: ChatMessage) -> dict[str, Any]:
             ],
         }
     return {"role": str(message.role), "content": message.content}
-
-
-def _is_transient(error: openai.APIError) -> bool:
-    if isinstance(error, openai.APIConnectionError):  # includes timeouts
-        return True
-    if isinstance(error, openai.APIStatusError):
-        return error.status_code in _RETRYABLE_STATUSES or error.status_code >= 500
-    return False
-
-
-def _retry_after_seconds(error: openai.APIError) -> float | None:
-    if not isinstance(error, openai.APIStatusError):
-        return None
-    value = error.response.headers.get("retry-after")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None

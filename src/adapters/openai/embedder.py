@@ -3,7 +3,6 @@
 import asyncio
 import base64
 import logging
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,15 +10,13 @@ import numpy as np
 import numpy.typing as npt
 import openai
 
+from adapters.openai.retries import is_transient, retry_delay
 from application.ports.embeddings import EmbeddingError
 
 _log = logging.getLogger(__name__)
 
-_RETRYABLE_STATUSES = frozenset({408, 429})  # plus every 5xx
 # Relative to the client's base URL, as the client's own `embeddings.create` posts it.
 _EMBEDDINGS_PATH = "/embeddings"
-# A server asking for a longer pause than this is treated as a failed attempt's backoff, not obeyed.
-_MAX_RETRY_AFTER_SECONDS = 30.0
 # Input window of OpenAI's embedding models (text-embedding-3-small/-large, ada-002), in their tokens.
 DEFAULT_MAX_INPUT_TOKENS = 8191
 
@@ -104,7 +101,7 @@ class OpenAIEmbedder:
                     cast_to=object,
                 )
             except (openai.APIConnectionError, openai.APIStatusError) as error:
-                if not _is_transient(error):
+                if not is_transient(error):
                     raise EmbeddingError(f"embedding request to {self._model} failed: {error}") from error
                 if attempt == self._max_attempts:
                     raise EmbeddingError(
@@ -124,12 +121,7 @@ class OpenAIEmbedder:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _retry_delay(self, attempt: int, error: openai.APIError) -> float:
-        retry_after = _retry_after_seconds(error)
-        if retry_after is not None and retry_after <= _MAX_RETRY_AFTER_SECONDS:
-            return retry_after
-        # Full jitter: clients that failed together do not retry together.
-        ceiling = min(self._retry_max_delay, self._retry_base_delay * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)
+        return retry_delay(error, attempt, base_delay=self._retry_base_delay, max_delay=self._retry_max_delay)
 
     def _normalised_in_input_order(self, response: object, expected: int) -> list[list[float]]:
         try:
@@ -160,24 +152,3 @@ def _decoded(embedding: list[float] | str) -> npt.NDArray[np.float32] | list[flo
     if isinstance(embedding, str):
         return np.frombuffer(base64.b64decode(embedding), dtype="<f4")
     return embedding
-
-
-def _is_transient(error: openai.APIError) -> bool:
-    if isinstance(error, openai.APIConnectionError):  # includes timeouts
-        return True
-    if isinstance(error, openai.APIStatusError):
-        return error.status_code in _RETRYABLE_STATUSES or error.status_code >= 500
-    return False
-
-
-def _retry_after_seconds(error: openai.APIError) -> float | None:
-    if not isinstance(error, openai.APIStatusError):
-        return None
-    value = error.response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:  # the HTTP-date form: fall back to our own backoff
-        return None
-    return seconds if seconds >= 0 else None
