@@ -2,6 +2,7 @@
 turn (retrieval, a zero-latency scripted LLM) → reply at the fake Graph API.
 
 Run: uv run python bench/pipeline.py [--seconds 20] [--in-flight 64] [--rate 100] [--partitions 8] [--workers 1]
+                                     [--knowledge] [--tool-round]
 
 What it does, all on this machine (loopback only):
 1. starts an embedded PostgreSQL (pgserver), migrates it; RabbitMQ is the machine's (a throwaway namespace);
@@ -9,8 +10,8 @@ What it does, all on this machine (loopback only):
    ("You said: …", no tool call; --tool-round makes it search the knowledge base first, then answer);
 3. starts `metachat api` and `metachat worker` (--workers of them) as separate processes (OPENAI_BASE_URL →
    the fake);
-4. creates a tenant with one WhatsApp channel through the API (with --tool-round, and a small indexed document
-   for the search to find);
+4. creates a tenant with one WhatsApp channel through the API; with --knowledge (implied by --tool-round) the
+   tenant also gets a small indexed document, so every turn retrieves passages as a tenant with knowledge does;
 5. sends signed webhooks, one text message each, every message from its own contact (so no two are merged
    into one turn), from a raw-asyncio HTTP/1.1 client with 32 keep-alive connections:
    - throughput: closed loop, --in-flight messages awaiting their reply at any time, for --seconds;
@@ -467,13 +468,14 @@ async def orchestrate(options: argparse.Namespace) -> None:
                     )
                 )
             await _wait_healthy(port)
-            await _setup_tenant(port, with_document=options.tool_round)
+            await _setup_tenant(port, with_document=options.knowledge or options.tool_round)
             replies = Replies(graph)
             meter = CpuMeter(processes[0].pid, [process.pid for process in processes[1:]], work / "pg")
             print(
                 f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; API: 1 process, worker:"
                 f" {options.workers} process(es); {options.partitions} task partitions; LLM: zero-latency scripted"
-                f"{' with one knowledge-search round' if options.tool_round else ''}\n"
+                f"{' with one knowledge-search round' if options.tool_round else ''}"
+                f"{'; the tenant has an indexed document' if options.knowledge or options.tool_round else ''}\n"
             )
             print(f"{'':<34} {'messages':>8} {'msgs/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
             async with Sender(port) as sender:
@@ -524,7 +526,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate of the latency run")
     parser.add_argument("--partitions", type=int, default=8, help="TASK_PARTITIONS (parallel conversations)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
-    parser.add_argument("--tool-round", action="store_true", help="the model searches once before answering")
+    parser.add_argument("--knowledge", action="store_true", help="the tenant has an indexed document to retrieve from")
+    parser.add_argument(
+        "--tool-round", action="store_true", help="the model searches once before answering (implies --knowledge)"
+    )
     parser.add_argument("--rabbitmq-url", default=os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
     asyncio.run(orchestrate(parser.parse_args()))
 
