@@ -42,6 +42,9 @@ class FakeGateway:
     def max_text_length(self, kind: ChannelKind) -> int:
         return 4096
 
+    def carries(self, kind: ChannelKind, content_kind: str) -> bool:
+        return True
+
     def _next_id(self) -> str:
         if self.failures:
             raise self.failures.popleft()

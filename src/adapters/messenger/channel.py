@@ -36,6 +36,8 @@ _MAX_TEMPLATE_BUTTONS, _MAX_QUICK_REPLIES, _MAX_QUICK_REPLY_TITLE, _MAX_TEMPLATE
 class MessengerChannel:
     kind = ChannelKind.MESSENGER
     max_text_length = MAX_TEXT_LENGTH
+    # Message templates are WhatsApp's alone.
+    content_kinds = frozenset({"text", "media", "interactive", "reaction"})
 
     def __init__(self, graph: GraphApiClient) -> None:
         self._graph = graph

@@ -22,6 +22,8 @@ MAX_TEXT_LENGTH = 16_000
 class WebChatChannel:
     kind = ChannelKind.WEBCHAT
     max_text_length = MAX_TEXT_LENGTH
+    # The widget shows text only: a file or buttons sent to it would reach the visitor as their caption or body.
+    content_kinds = frozenset({"text"})
 
     def __init__(self, fanout: LiveFanout) -> None:
         self._fanout = fanout

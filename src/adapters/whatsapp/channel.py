@@ -30,6 +30,7 @@ _MAX_INTERACTIVE_BODY, _MAX_LIST_BUTTON = 1024, 20
 class WhatsAppChannel:
     kind = ChannelKind.WHATSAPP
     max_text_length = MAX_TEXT_LENGTH
+    content_kinds = frozenset({"text", "media", "template", "interactive", "reaction"})
 
     def __init__(self, graph: GraphApiClient) -> None:
         self._graph = graph

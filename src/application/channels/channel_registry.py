@@ -52,6 +52,10 @@ class ChannelRegistry:
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None = None) -> str:
         return await self.outbound(channel.kind).send_media(channel, to, media, reply_to)
 
+    def carries(self, kind: ChannelKind, content_kind: str) -> bool:
+        adapter = self._outbound.get(kind)
+        return adapter is not None and content_kind in adapter.content_kinds
+
     def check_interactive(self, kind: ChannelKind, message: InteractiveMessage) -> None:
         self.outbound(kind).check_interactive(message)
 

@@ -17,7 +17,6 @@ from application.ports.channel_gateway import (
     ReplyButton,
     TemplateMessage,
 )
-from domain.channels.channel import ChannelKind
 from domain.common.ids import MessageId
 from domain.conversations.message import Message, MessageType
 
@@ -56,23 +55,11 @@ _NAMES: dict[type, str] = {
     Reaction: "reaction",
     OutboundReaction: "reaction",
 }
-# As the adapters implement sending (adapters/*/channel.py): templates are WhatsApp's alone; the web chat
-# widget shows text only (its adapter refuses templates and reactions, and the widget has no way to show
-# a file or buttons). Checked before anything is stored, so a refused request changes nothing.
-_CARRIED: dict[ChannelKind, frozenset[str]] = {
-    ChannelKind.WHATSAPP: frozenset({"text", "media", "template", "interactive", "reaction"}),
-    ChannelKind.MESSENGER: frozenset({"text", "media", "interactive", "reaction"}),
-    ChannelKind.WEBCHAT: frozenset({"text"}),
-}
 
 
 def kind_name(content: AgentContent | SendableContent) -> str:
+    """The content kind a channel adapter lists among what it carries (`OutboundChannel.content_kinds`)."""
     return _NAMES[type(content)]
-
-
-def carries(kind: ChannelKind, content: AgentContent) -> bool:
-    # Every channel sends text; a kind not listed yet sends nothing else.
-    return kind_name(content) in _CARRIED.get(kind, frozenset({"text"}))
 
 
 def stored_form(content: SendableContent) -> tuple[MessageType, str, dict[str, Any]]:

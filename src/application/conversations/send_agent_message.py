@@ -15,7 +15,6 @@ from application.conversations.outbound_content import (
     AgentContent,
     OutboundReaction,
     Reaction,
-    carries,
     kind_name,
     stored_form,
 )
@@ -72,7 +71,7 @@ class SendAgentMessage:
             if channel is None or not channel.active:
                 raise Conflict("the conversation's channel is inactive or gone")
             # Refusals come before anything is written: a refused request stores nothing, hands nothing off.
-            if not carries(channel.kind, content):
+            if not self._gateway.carries(channel.kind, kind_name(content)):
                 raise InvalidInput(
                     f"{channel.kind} channels cannot send {kind_name(content)} messages",
                     details={"field": kind_name(content), "channel_kind": str(channel.kind)},

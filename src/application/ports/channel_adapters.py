@@ -84,6 +84,9 @@ class InboundChannel(Protocol):
 class OutboundChannel(Protocol):
     kind: ChannelKind
     max_text_length: int
+    # What a person may send through the channel: "text", "media", "template", "interactive", "reaction".
+    # The API refuses the rest before anything is stored.
+    content_kinds: frozenset[str]
 
     async def send_text(self, channel: Channel, to: str, text: str, reply_to: str | None) -> str:
         """`text` already fits max_text_length."""

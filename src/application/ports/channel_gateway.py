@@ -131,6 +131,10 @@ class ChannelGateway(Protocol):
 
     async def send_media(self, channel: Channel, to: str, media: OutboundMedia, reply_to: str | None = None) -> str: ...
 
+    def carries(self, kind: ChannelKind, content_kind: str) -> bool:
+        """Whether the channel sends this kind of content ("text", "media", "template", "interactive", "reaction")."""
+        ...
+
     def check_interactive(self, kind: ChannelKind, message: InteractiveMessage) -> None:
         """Raises the ChannelSendError sending would, when the message is over the channel's limits."""
         ...
