@@ -9,15 +9,13 @@ from dishka.integrations.litestar import DishkaRouter
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ControllerRouterHandler
 
 from application.ports.api_log import ApiLogSink
 from entrypoints.gc_tuning import tune_for_server
 from entrypoints.http.dishka_scope import dishka_scope_middleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.openapi import complete_openapi, openapi_config
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
 from entrypoints.http.routes.channels import ChannelController
@@ -82,23 +80,11 @@ def create_app(
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         request_max_body_size=settings.http.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="Meta Chat Platform API",
-            version="0.1.0",
-            description="Multi-tenant AI assistants on WhatsApp, Messenger and web chat.",
-            path="/api/docs",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", description="API key"),
-                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
-                }
-            ),
-            security=[{"bearer": []}, {"apiKey": []}],
-        ),
+        openapi_config=openapi_config(),
         on_app_init=[_quiet_litestar_logging],
         debug=False,
     )
+    complete_openapi(app)
     # In place of dishka's setup_dishka, which opens a request scope for every request before routing.
     app.state.dishka_container = container
     return app

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from application.errors import (
@@ -50,6 +51,42 @@ _HTTP_CODES = {
     429: "rate_limited",
     503: "service_unavailable",
 }
+
+# What each error status means on this API, for the OpenAPI document.
+ERROR_DESCRIPTIONS = {
+    400: "The body could not be read (not JSON, or not the payload this endpoint takes)",
+    401: "No API key, or one that is unknown, revoked or expired (webhooks: no signature)",
+    403: "The key may not do this, or not for this tenant (webhooks: a wrong signature)",
+    404: "No such tenant, resource or route",
+    409: "Conflicts with the current state (a name taken, a closed conversation, …)",
+    411: "The upload does not say its Content-Length",
+    413: "The body is larger than this endpoint accepts",
+    415: "The body's content type is not one this endpoint reads",
+    422: "The request is well formed but its values are not valid (see details)",
+    429: "Rate limit exceeded; Retry-After says when to try again",
+}
+
+# The body of every error response (`error_response`).
+ERROR_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["error"],
+    properties={
+        "error": Schema(
+            type=OpenAPIType.OBJECT,
+            required=["code", "message", "details"],
+            properties={
+                "code": Schema(type=OpenAPIType.STRING, description="Stable, machine-readable, e.g. validation_failed"),
+                "message": Schema(type=OpenAPIType.STRING, description="What is wrong, for a person"),
+                "details": Schema(
+                    type=OpenAPIType.OBJECT,
+                    additional_properties=True,
+                    description="Which field, which limit, … (an object, often empty)",
+                ),
+            },
+        )
+    },
+    examples=[{"error": {"code": "not_found", "message": "no such tenant", "details": {}}}],
+)
 
 
 def error_response(

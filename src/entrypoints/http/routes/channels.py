@@ -18,6 +18,7 @@ from application.channels.manage_channels import (
 from application.channels.register_channel import RegisterChannel, RegisterChannelInput
 from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId, TenantId
+from entrypoints.http.openapi import documented
 from entrypoints.http.schemas.channels import ChannelResponse, CreateChannelBody, ReplaceChannelBody
 from entrypoints.http.security import Actor
 
@@ -26,7 +27,7 @@ class ChannelController(Controller):
     path = "/api/tenants/{tenant_id:uuid}/channels"
     tags = ["channels"]
 
-    @post("/", summary="Connect a channel (WhatsApp number, Facebook page or web chat widget)")
+    @post("/", summary="Connect a channel (WhatsApp number, Facebook page or web chat widget)", opt=documented(409))
     async def create(
         self,
         actor: Actor,
@@ -67,7 +68,7 @@ class ChannelController(Controller):
         )
         return ChannelResponse.of(view)
 
-    @put("/{channel_id:uuid}", summary="Reconfigure a channel")
+    @put("/{channel_id:uuid}", summary="Reconfigure a channel", opt=documented(409))
     async def replace(
         self,
         actor: Actor,

@@ -15,6 +15,7 @@ from application.conversations.release_conversation import ReleaseConversation, 
 from application.conversations.send_agent_message import SendAgentMessage, SendAgentMessageInput
 from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import ConversationState
+from entrypoints.http.openapi import documented
 from entrypoints.http.schemas.conversations import (
     AgentMessageBody,
     ConversationDetailResponse,
@@ -130,6 +131,7 @@ class ConversationController(Controller):
         "/{conversation_id:uuid}/messages",
         summary="Send an agent's reply (text, media, template, buttons or list, reaction) through the conversation's"
         " channel",
+        opt=documented(409),
     )
     async def send_message(
         self,

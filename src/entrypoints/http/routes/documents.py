@@ -13,6 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ClientException, HTTPException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.params import FromPath, JSONBody, Parameter
 
 from application.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
@@ -30,6 +31,7 @@ from application.knowledge.upload_documents import UploadDocuments, UploadDocume
 from domain.common.ids import DocumentId, TenantId
 from domain.knowledge.document import DocumentStatus
 from domain.knowledge.retrieval import SearchMode
+from entrypoints.http.openapi import documented, model_ref
 from entrypoints.http.schemas.documents import (
     DocumentPage,
     DocumentResponse,
@@ -64,6 +66,29 @@ async def upload_size_guard(connection: ASGIConnection[Any, Any, Any, Any], _: B
         )
 
 
+# The handler reads the body itself (a form of any number of files, or JSON), so it is described here.
+_UPLOAD_BODY = RequestBody(
+    required=True,
+    content={
+        "multipart/form-data": OpenAPIMediaType(
+            schema=Schema(
+                type=OpenAPIType.OBJECT,
+                required=["files"],
+                properties={
+                    "files": Schema(
+                        type=OpenAPIType.ARRAY,
+                        items=Schema(type=OpenAPIType.STRING, content_media_type="application/octet-stream"),
+                    ),
+                    "tags": Schema(type=OpenAPIType.STRING, description="comma-separated, or the field repeated"),
+                    "chunking": Schema(type=OpenAPIType.STRING, enum=["fixed", "recursive", "semantic", "qa"]),
+                },
+            )
+        ),
+        "application/json": OpenAPIMediaType(schema=model_ref(ImportUrlBody)),
+    },
+)
+
+
 class DocumentController(Controller):
     path = "/api/tenants/{tenant_id:uuid}/documents"
     tags = ["knowledge base"]
@@ -80,6 +105,7 @@ class DocumentController(Controller):
         status_code=202,
         guards=[upload_size_guard],
         request_max_body_size=None,
+        opt=documented(400, 409, 411, 413, 415, 422, body=_UPLOAD_BODY, models=(ImportUrlBody,)),
     )
     async def upload(
         self,

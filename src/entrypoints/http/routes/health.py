@@ -3,6 +3,7 @@ from __future__ import annotations
 import msgspec
 from dishka import FromDishka
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from application.check_health import CheckHealth
 
@@ -20,7 +21,12 @@ class HealthResponse(msgspec.Struct):
     dependencies: list[DependencyHealth]
 
 
-@get("/api/health", tags=["health"], summary="Liveness and readiness of the database, broker and cache")
+@get(
+    "/api/health",
+    tags=["health"],
+    summary="Liveness and readiness of the database, broker and cache",
+    responses={503: ResponseSpec(HealthResponse, description="A required dependency is unavailable")},
+)
 async def health(use_case: FromDishka[CheckHealth]) -> Response[HealthResponse]:
     report = await use_case.execute()
     body = HealthResponse(

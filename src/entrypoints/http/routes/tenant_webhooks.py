@@ -17,6 +17,7 @@ from application.webhooks.rotate_webhook_secret import RotateWebhookSecret, Rota
 from application.webhooks.update_webhook import UpdateWebhook, UpdateWebhookInput
 from domain.common.ids import TenantId, WebhookId
 from domain.webhooks.delivery import DeliveryId, DeliveryStatus
+from entrypoints.http.openapi import documented
 from entrypoints.http.schemas.tenant_webhooks import (
     CreateWebhookBody,
     DeliveryPage,
@@ -158,6 +159,7 @@ class TenantWebhookController(Controller):
         "/{webhook_id:uuid}/deliveries/{delivery_id:uuid}/replay",
         summary="Send a dead-lettered delivery again",
         status_code=202,
+        opt=documented(409),
     )
     async def replay(
         self,

@@ -19,6 +19,7 @@ from application.tools.manage_tools import (
 )
 from domain.common.ids import TenantId
 from domain.tools.tenant_tool import ToolId
+from entrypoints.http.openapi import documented
 from entrypoints.http.schemas.tools import CreatedToolResponse, CreateToolBody, ReplaceToolBody, ToolResponse
 from entrypoints.http.security import Actor
 
@@ -27,7 +28,7 @@ class ToolController(Controller):
     path = "/api/tenants/{tenant_id:uuid}/tools"
     tags = ["tools"]
 
-    @post("/", summary="Register an HTTP tool the assistant may call (signed POST to your URL)")
+    @post("/", summary="Register an HTTP tool the assistant may call (signed POST to your URL)", opt=documented(409))
     async def create(
         self,
         actor: Actor,
@@ -70,7 +71,7 @@ class ToolController(Controller):
         )
         return ToolResponse.of(view)
 
-    @put("/{tool_id:uuid}", summary="Redefine a tool (the name stays)")
+    @put("/{tool_id:uuid}", summary="Redefine a tool (the name stays)", opt=documented(409))
     async def replace(
         self,
         actor: Actor,

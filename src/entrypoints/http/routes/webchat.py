@@ -14,6 +14,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_304_NOT_MODIFIED, HT
 from application.errors import Forbidden, NotFound, RateLimited
 from application.webchat.start_session import StartWebChatSession, StartWebChatSessionInput
 from entrypoints.http.errors import error_response
+from entrypoints.http.openapi import documented
 from entrypoints.http.schemas.webchat import StartWebChatSessionBody, WebChatSessionResponse
 from entrypoints.http.security import limit_public
 from entrypoints.http.widget_assets import WidgetAsset, WidgetAssets
@@ -56,7 +57,12 @@ async def webchat_sessions_preflight(request: Request[Any, Any, Any]) -> Respons
     )
 
 
-@post(SESSIONS_PATH, summary="Start a web chat session (public: called by the widget)", tags=["webchat"])
+@post(
+    SESSIONS_PATH,
+    summary="Start a web chat session (public: called by the widget)",
+    tags=["webchat"],
+    opt=documented(403, 404, 429),
+)
 async def start_webchat_session(
     request: Request[Any, Any, Any],
     data: JSONBody[StartWebChatSessionBody],

@@ -8,6 +8,7 @@ from typing import Any
 
 from dishka import FromDishka
 from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.openapi.spec import OpenAPIType, Parameter, Schema
 from litestar.params import FromPath
 
 from application.errors import NotFound, PayloadTooLarge
@@ -22,11 +23,50 @@ from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId
 from entrypoints.http.dishka_scope import APP_SCOPE_ONLY
 from entrypoints.http.errors import error_response
+from entrypoints.http.openapi import documented, json_body
+from entrypoints.http.schemas.meta_webhooks import WebhookAckResponse
 from entrypoints.http.security import limit_public
 from entrypoints.settings import Settings
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 _META_KINDS = {"whatsapp": ChannelKind.WHATSAPP, "messenger": ChannelKind.MESSENGER}
+
+
+# What Meta sends; the handlers read these themselves (the body as raw bytes, to check its signature).
+_EVENTS = documented(
+    400,
+    401,
+    403,
+    404,
+    413,
+    429,
+    body=json_body(
+        "Meta's webhook payload as Meta sends it (`object` whatsapp_business_account or page, `entry`), "
+        "hashed byte for byte for X-Hub-Signature-256"
+    ),
+    parameters=(
+        Parameter(
+            name="X-Hub-Signature-256",
+            param_in="header",
+            required=True,
+            description="sha256=<hex HMAC-SHA256 of the raw body with the app secret>",
+            schema=Schema(type=OpenAPIType.STRING),
+        ),
+    ),
+)
+_HANDSHAKE = documented(
+    403,
+    parameters=tuple(
+        Parameter(
+            name=name, param_in="query", required=True, description=description, schema=Schema(type=OpenAPIType.STRING)
+        )
+        for name, description in (
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "the verify token set in Meta's dashboard"),
+            ("hub.challenge", "echoed back as text/plain when the token matches"),
+        )
+    ),
+)
 
 
 def _kind(name: str) -> ChannelKind:
@@ -72,7 +112,7 @@ async def _accept(
         return error_response(400, error.code, error.message)
     # Unknown numbers/pages still get 200: Meta would otherwise retry for days.
     return Response(
-        {"accepted": result.accepted, "duplicates": result.duplicates, "unrouted": result.unrouted},
+        WebhookAckResponse(accepted=result.accepted, duplicates=result.duplicates, unrouted=result.unrouted),
         status_code=200,
         media_type=MediaType.JSON,
     )
@@ -105,13 +145,13 @@ class WebhookController(Controller):
     # Acknowledgements must be fast and everything they use lives for the whole app: no request scope.
     opt = APP_SCOPE_ONLY
 
-    @get("/{kind:str}", summary="Meta subscription handshake (platform app)")
+    @get("/{kind:str}", summary="Meta subscription handshake (platform app)", opt=_HANDSHAKE)
     async def verify(
         self, request: Request[Any, Any, Any], kind: FromPath[str], use_case: FromDishka[VerifyWebhookSubscription]
     ) -> Response[str]:
         return await _handshake(request, _kind(kind), None, use_case)
 
-    @get("/{kind:str}/{channel_id:uuid}", summary="Meta subscription handshake (a tenant's own app)")
+    @get("/{kind:str}/{channel_id:uuid}", summary="Meta subscription handshake (a tenant's own app)", opt=_HANDSHAKE)
     async def verify_channel(
         self,
         request: Request[Any, Any, Any],
@@ -121,20 +161,21 @@ class WebhookController(Controller):
     ) -> Response[str]:
         return await _handshake(request, _kind(kind), channel_id, use_case)
 
-    @post("/{kind:str}", summary="Receive WhatsApp/Messenger events (platform app)", status_code=200)
+    @post("/{kind:str}", summary="Receive WhatsApp/Messenger events (platform app)", status_code=200, opt=_EVENTS)
     async def receive(
         self,
         request: Request[Any, Any, Any],
         kind: FromPath[str],
         use_case: FromDishka[AcceptWebhook],
         settings: FromDishka[Settings],
-    ) -> Response[Any]:
+    ) -> Response[WebhookAckResponse]:
         return await _accept(request, _kind(kind), None, use_case, settings)
 
     @post(
         "/{kind:str}/{channel_id:uuid}",
         summary="Receive WhatsApp/Messenger events (a tenant's own app)",
         status_code=200,
+        opt=_EVENTS,
     )
     async def receive_channel(
         self,
@@ -143,5 +184,5 @@ class WebhookController(Controller):
         channel_id: FromPath[uuid.UUID],
         use_case: FromDishka[AcceptWebhook],
         settings: FromDishka[Settings],
-    ) -> Response[Any]:
+    ) -> Response[WebhookAckResponse]:
         return await _accept(request, _kind(kind), channel_id, use_case, settings)

@@ -9,16 +9,6 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
     """Request bodies refuse unknown fields, so a typo is an error instead of a silent no-op."""
 
 
-class ErrorDetail(msgspec.Struct):
-    code: str
-    message: str
-    details: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class ErrorResponse(msgspec.Struct):
-    error: ErrorDetail
-
-
 def to_plain(value: Any) -> Any:
     """Struct → dict/list of builtins, leaving out fields the caller did not send."""
     return msgspec.to_builtins(value)
