@@ -39,6 +39,20 @@ async def _snapshot(client: Client, tenant_id: str) -> tuple[Any, Any, Any]:
         ),
         ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "k", "scopes": ["root"]}', 422, "validation_failed"),
         ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "k", "scopes": []}', 422, "validation_failed"),
+        # NUL characters: Postgres text cannot hold them, so they are refused before anything is written.
+        ("POST", "/api/tenants", b'{"name": "Acme\\u0000"}', 422, "validation_failed"),
+        ("PATCH", "/api/tenants/{tenant}", b'{"settings": {"handoff_keywords": ["a\\u0000"]}}', 422, None),
+        ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "\\u0000", "scopes": ["read"]}', 422, None),
+        (
+            "POST",
+            "/api/tenants/{tenant}/tools",
+            b'{"name": "lookup", "description": "d", "url": "https://tools.example.com/x", "secret": "'
+            + b"s" * 32
+            + b'", "parameters": {"type": "object", "description": "free-form JSON, \\u0000 inside"}}',
+            422,
+            "validation_failed",
+        ),
+        ("POST", "/api/tenants/{tenant}/search", b'{"query": "tents\\u0000"}', 422, "validation_failed"),
     ],
 )
 async def test_bad_bodies_are_refused_and_change_nothing(
@@ -82,3 +96,15 @@ async def test_bad_query_parameters_are_refused(client: Client) -> None:
     assert "error" in response.json()
     response = await client.get("/api/tenants", params={"limit": "many"})
     assert response.status_code in (400, 422)
+
+
+async def test_nul_characters_in_the_url_are_refused(client: Client) -> None:
+    tenant = await create_tenant(client)
+    search = await client.get(f"/api/tenants/{tenant['id']}/conversations", params={"q": "tent\x00s"})
+    assert search.status_code == 422
+    assert search.json()["error"]["details"] == {"source": "query"}
+    # A static file name with a NUL in it used to reach open() and fail with a 500.
+    for path in ("/dashboard/index%00.html", "/widget/v/1/loader%00.js"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "not_found"

@@ -103,6 +103,15 @@ async def test_a_visitor_message_comes_back_numbered_and_queues_one_turn(
     assert task["ordering_key"] == f"contact:{widget['channel_id']}:{session['visitorId']}"
 
 
+async def test_nul_characters_are_dropped_from_a_visitor_message(server: str, session: dict[str, Any]) -> None:
+    # As on WhatsApp and Messenger: they mean nothing in a chat, and Postgres text cannot hold them.
+    async with widget_socket(server, session["token"]) as tab:
+        await tab.say("Where\x00 is my order?")
+        [echo] = await tab.messages(1)
+    assert echo["role"] == "visitor"
+    assert echo["text"] == "Where is my order?"
+
+
 async def test_a_resent_client_id_is_stored_once(server: str, session: dict[str, Any], database_url: str) -> None:
     async with widget_socket(server, session["token"]) as tab:
         await tab.say("Hello", client_id="c-1")

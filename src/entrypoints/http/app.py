@@ -14,7 +14,7 @@ from litestar.types import ControllerRouterHandler
 from application.ports.api_log import ApiLogSink
 from entrypoints.gc_tuning import tune_for_server
 from entrypoints.http.dishka_scope import dishka_scope_middleware
-from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.errors import EXCEPTION_HANDLERS, refuse_nul_in_url
 from entrypoints.http.openapi import complete_openapi, openapi_config
 from entrypoints.http.request_context import request_context_middleware
 from entrypoints.http.routes.api_keys import ApiKeyController
@@ -76,6 +76,7 @@ def create_app(
         route_handlers=[router],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        before_request=refuse_nul_in_url,
         middleware=[request_context_middleware(sink), dishka_scope_middleware],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -104,6 +104,18 @@ def error_response(
     )
 
 
+async def refuse_nul_in_url(request: Request[Any, Any, Any]) -> Response[dict[str, Any]] | None:
+    """`before_request`: a NUL character (%00) in the path or query cannot name anything here, and Postgres
+    text or a file name cannot hold one; refused before a handler passes it on. (Bodies: `Strict`.)"""
+    if "\x00" in request.scope["path"]:
+        return error_response(404, "not_found", "no such resource")
+    if b"%00" in request.scope["query_string"]:
+        return error_response(
+            422, "validation_failed", "query parameters must not contain NUL (%00) characters", {"source": "query"}
+        )
+    return None
+
+
 def _application_error(_: Request[Any, Any, Any], error: ApplicationError) -> Response[dict[str, Any]]:
     status = next((code for kind, code in _STATUS.items() if isinstance(error, kind)), 400)
     headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, RateLimited) else None

@@ -84,7 +84,8 @@ def parse_client_frame(raw: str | bytes | None) -> ClientFrame:
                 "a message has a string id and text",
                 client_id if isinstance(client_id, str) else None,
             )
-        return SendMessage(client_id=client_id, text=text)
+        # As on WhatsApp and Messenger: NUL means nothing in a chat message, and Postgres text cannot hold it.
+        return SendMessage(client_id=client_id, text=text.replace("\x00", ""))
     if kind == "typing":
         on = frame.get("on")
         if not isinstance(on, bool):

@@ -173,6 +173,7 @@ class AgentMedia(Strict):
     filename: Annotated[str, msgspec.Meta(max_length=240)] = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.link is None) == (self.id is None):
             raise ValueError("media needs exactly one of link or id")
         if self.caption and self.type not in _CAPTIONED:
@@ -218,6 +219,7 @@ class AgentInteractive(Strict):
     footer: Annotated[str, msgspec.Meta(max_length=60)] = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if bool(self.buttons) == bool(self.sections):
             raise ValueError("interactive needs either buttons or sections")
         if self.sections and not self.list_button:
@@ -250,6 +252,7 @@ class AgentMessageBody(Strict):
     client_message_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         given = [name for name in _CONTENT_FIELDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(
