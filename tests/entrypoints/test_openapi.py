@@ -173,6 +173,12 @@ async def test_bodies_read_raw_are_documented(document: dict[str, Any]) -> None:
     assert {"409", "411", "413", "415", "422"} <= set(upload["responses"])
 
 
+async def test_a_body_that_may_be_left_out_is_not_required(document: dict[str, Any]) -> None:
+    handoff = document["paths"]["/api/tenants/{tenant_id}/conversations/{conversation_id}/handoff"]["post"]
+    assert handoff["requestBody"]["required"] is False
+    assert document["paths"]["/api/tenants"]["post"]["requestBody"]["required"] is True
+
+
 async def test_health_documents_its_unavailable_answer(document: dict[str, Any]) -> None:
     responses = document["paths"]["/api/health"]["get"]["responses"]
     assert responses["503"]["content"] == responses["200"]["content"]

@@ -139,8 +139,12 @@ def _complete_operation(operation: Operation, handler: HTTPRouteHandler) -> None
     read_by_handler: tuple[Parameter, ...] = opt.get(_OPT_PARAMETERS, ())
     if read_by_handler:
         operation.parameters = [*(operation.parameters or []), *read_by_handler]
-    if "data" in handler.parsed_fn_signature.parameters:
+    data = handler.parsed_fn_signature.parameters.get("data")
+    if data is not None:
         statuses.update(_JSON_BODY)
+        if data.has_default and isinstance(operation.request_body, RequestBody):
+            # `data: ... = None`: the body may be left out (Litestar marks every body required).
+            operation.request_body.required = False
     # Litestar's own 4xx entries describe its error body, not ours: replaced by the statuses above.
     responses = {code: response for code, response in (operation.responses or {}).items() if not code.startswith("4")}
     for status in sorted(statuses):
