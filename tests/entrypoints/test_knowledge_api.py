@@ -170,6 +170,21 @@ async def test_unsupported_types_are_refused_with_415_and_nothing_is_stored(clie
     assert form.status_code == 415
 
 
+async def test_nul_characters_in_form_fields_or_file_names_are_refused(client: Client) -> None:
+    tenant = await create_tenant(client)
+    tagged = await upload(client, tenant["id"], ("fine.txt", WARRANTY_TXT, "text/plain"), data={"tags": "a\x00b"})
+    assert tagged.status_code == 422, tagged.text
+    # Written by hand: httpx would percent-encode the NUL in the file name.
+    raw = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="fi\x00ne.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\n" + WARRANTY_TXT + b"\r\n--b--\r\n"
+    )
+    multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+    named = await client.post(f"/api/tenants/{tenant['id']}/documents", content=raw, headers=multipart)
+    assert named.status_code == 422, named.text
+    assert await documents(client, tenant["id"]) == {}
+
+
 class TestUploadLimit:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:

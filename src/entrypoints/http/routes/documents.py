@@ -32,6 +32,7 @@ from domain.common.ids import DocumentId, TenantId
 from domain.knowledge.document import DocumentStatus
 from domain.knowledge.retrieval import SearchMode
 from entrypoints.http.openapi import documented, model_ref
+from entrypoints.http.schemas.common import NUL
 from entrypoints.http.schemas.documents import (
     DocumentPage,
     DocumentResponse,
@@ -139,6 +140,9 @@ class DocumentController(Controller):
         chunking = ""
         try:
             for name, value in form.multi_items():
+                if NUL in (value.filename if isinstance(value, UploadFile) else str(value)):
+                    # Postgres text cannot hold it (as for JSON bodies, see `Strict`).
+                    raise InvalidInput("form fields and file names must not contain NUL (\\u0000) characters")
                 if isinstance(value, UploadFile):
                     files.append(UploadedFile(value.filename, value.content_type or None, await value.read()))
                 elif name == "tags":
