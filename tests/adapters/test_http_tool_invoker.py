@@ -71,6 +71,17 @@ async def test_the_post_is_signed_and_the_answer_comes_back(endpoint: ToolEndpoi
     assert not verify(headers["x-metachat-signature"], "another-secret", body, now=time.time())
 
 
+async def test_nul_characters_in_the_answer_are_dropped(endpoint: ToolEndpoint, invoker: HttpxToolInvoker) -> None:
+    # The result is stored with the turn's tool calls: Postgres cannot hold a NUL, the model needs none.
+    async def binary_ish(_: dict[str, Any]) -> tuple[int, bytes]:
+        return 200, b"status:\x00shipped"
+
+    endpoint.reply = binary_ish
+    response = await invoker.invoke(request(endpoint))
+    assert response.ok
+    assert response.content == "status:shipped"
+
+
 async def test_an_error_status_is_a_failed_result(endpoint: ToolEndpoint, invoker: HttpxToolInvoker) -> None:
     async def broken(_: dict[str, Any]) -> tuple[int, bytes]:
         return 500, b'{"error": "database down"}'

@@ -115,6 +115,22 @@ async def test_streamed_tool_call_deltas_are_assembled(server: FakeOpenAIServer)
     assert len({call.id for call in completion.tool_calls}) == 2
 
 
+async def test_nul_characters_from_the_model_are_dropped(server: FakeOpenAIServer) -> None:
+    # Postgres text and jsonb cannot hold them: an answer or arguments with one would fail the turn's write.
+    server.chat.enqueue(ScriptedTurn(text="It ships\x00 tomorrow."))
+    server.chat.enqueue(ScriptedTurn.call("lookup_order", order_id="A-\x001"))
+    server.chat.enqueue(ScriptedTurn(text="Streamed\x00 too."))
+    pieces: list[str] = []
+
+    async def collect(piece: str) -> None:
+        pieces.append(piece)
+
+    assert (await model(server).complete(question())).text == "It ships tomorrow."
+    [call] = (await model(server).complete(question())).tool_calls
+    assert json.loads(call.arguments) == {"order_id": "A-1"}
+    assert (await model(server).complete(question(), collect)).text == "Streamed too." == "".join(pieces)
+
+
 async def test_rate_limits_and_server_errors_are_retried(server: FakeOpenAIServer) -> None:
     server.script.enqueue(
         CHAT_PATH, ScriptedResponse.error(429, "slow down"), ScriptedResponse.error(503, "overloaded")

@@ -15,6 +15,7 @@ import httpx
 from adapters.httpx.address_policy import BlockedAddress, WebhookAddressPolicy
 from adapters.httpx.webhook_sender import _CheckedNetworkBackend
 from application.ports.tool_invoker import ToolRequest, ToolResponse
+from domain.common.text import without_nul
 from domain.webhooks.signature import SIGNATURE_HEADER, signature_header
 
 # The model sees at most this much of an answer; more is not even downloaded.
@@ -75,4 +76,4 @@ async def _read_limited(response: httpx.Response) -> str:
         collected += chunk
         if len(collected) >= MAX_RESPONSE_BYTES:
             break
-    return collected[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace")
+    return without_nul(collected[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace"))

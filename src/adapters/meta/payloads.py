@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from application.ports.channel_adapters import MalformedWebhook
+from domain.common.text import ESCAPED_NUL, json_without_nul
 
 
 def decode_body(body: bytes, expected_object: str) -> dict[str, Any]:
@@ -20,21 +21,11 @@ def decode_body(body: bytes, expected_object: str) -> dict[str, Any]:
         raise MalformedWebhook(f"this endpoint receives webhooks with object={expected_object!r}")
     if not isinstance(document.get("entry"), list):
         raise MalformedWebhook("the webhook body has no entry list")
-    if b"\\u0000" in body:
+    if ESCAPED_NUL.encode() in body:
         # Postgres text and jsonb cannot hold NUL characters; they carry no meaning in a chat message.
-        cleaned: dict[str, Any] = _without_nul(document)
+        cleaned: dict[str, Any] = json_without_nul(document)
         return cleaned
     return document
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [_without_nul(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
-    return value
 
 
 def as_dict(value: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from application.ports.llm import (
     DeltaSink,
     ToolCall,
 )
+from domain.common.text import json_text_without_nul, without_nul
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +99,17 @@ class OpenAIChatModel:
             raise ChatModelUnavailable(f"{self.name} returned no choices")
         message = response["choices"][0]["message"]
         calls = tuple(
-            ToolCall(id=call["id"], name=call["function"]["name"], arguments=call["function"].get("arguments") or "")
+            ToolCall(
+                id=call["id"],
+                name=call["function"]["name"],
+                arguments=json_text_without_nul(call["function"].get("arguments") or ""),
+            )
             for call in message.get("tool_calls") or []
             if call.get("type") == "function"
         )
         usage = response.get("usage")
         return ChatCompletion(
-            text=message.get("content") or "",
+            text=without_nul(message.get("content") or ""),
             tool_calls=calls,
             model=response.get("model") or self.name,
             prompt_tokens=usage.get("prompt_tokens") if usage else None,
@@ -121,9 +126,10 @@ class OpenAIChatModel:
             if not chunk.choices:
                 continue
             delta = chunk.choices[0].delta
-            if delta.content:
-                text.append(delta.content)
-                await forwarded.send(delta.content)
+            piece_text = without_nul(delta.content or "")
+            if piece_text:
+                text.append(piece_text)
+                await forwarded.send(piece_text)
             # Tool calls arrive in pieces: the first names the call, later ones extend its arguments.
             for piece in delta.tool_calls or []:
                 call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
@@ -135,7 +141,11 @@ class OpenAIChatModel:
         return ChatCompletion(
             text="".join(text),
             tool_calls=tuple(
-                ToolCall(id=call["id"] or f"call_{index}", name=call["name"], arguments=call["arguments"])
+                ToolCall(
+                    id=call["id"] or f"call_{index}",
+                    name=call["name"],
+                    arguments=json_text_without_nul(call["arguments"]),
+                )
                 for index, call in sorted(calls.items())
             ),
             model=model,

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from application.webchat.views import ChatMessageView
+from domain.common.text import without_nul
 
 # A 4000-character message is far below this; anything larger is not the widget talking.
 MAX_FRAME_CHARS = 16_384
@@ -84,8 +85,7 @@ def parse_client_frame(raw: str | bytes | None) -> ClientFrame:
                 "a message has a string id and text",
                 client_id if isinstance(client_id, str) else None,
             )
-        # As on WhatsApp and Messenger: NUL means nothing in a chat message, and Postgres text cannot hold it.
-        return SendMessage(client_id=client_id, text=text.replace("\x00", ""))
+        return SendMessage(client_id=client_id, text=without_nul(text))
     if kind == "typing":
         on = frame.get("on")
         if not isinstance(on, bool):

@@ -29,10 +29,10 @@ from application.knowledge.manage_documents import (
 from application.knowledge.search_knowledge import SearchKnowledge, SearchKnowledgeInput
 from application.knowledge.upload_documents import UploadDocuments, UploadDocumentsInput, UploadedFile
 from domain.common.ids import DocumentId, TenantId
+from domain.common.text import NUL
 from domain.knowledge.document import DocumentStatus
 from domain.knowledge.retrieval import SearchMode
 from entrypoints.http.openapi import documented, model_ref
-from entrypoints.http.schemas.common import NUL
 from entrypoints.http.schemas.documents import (
     DocumentPage,
     DocumentResponse,

@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-NUL = "\x00"
+from domain.common.text import NUL
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
