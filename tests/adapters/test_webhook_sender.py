@@ -85,6 +85,17 @@ async def test_posts_the_body_and_headers_and_reads_the_answer() -> None:
     assert (busy.status_code, busy.retryable, busy.retry_after) == (503, True, timedelta(seconds=7))
 
 
+async def test_a_nul_in_the_answer_is_left_out_of_the_excerpt() -> None:
+    async with webhook_receiver() as receiver:
+        receiver.answer = b"accepted\x00\x00 thanks"
+        sender = HttpxWebhookSender(WebhookAddressPolicy(allow_private=True), timeout_seconds=2)
+        try:
+            delivered = await sender.send(WebhookRequest(url=receiver.url(), headers={}, body=b"{}"))
+        finally:
+            await sender.aclose()
+    assert delivered.response_excerpt == "accepted thanks"
+
+
 async def test_refused_connections_and_silent_receivers_are_retryable_failures() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))

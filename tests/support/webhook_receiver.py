@@ -27,6 +27,7 @@ class WebhookReceiver:
     scripts: dict[str, list[int]] = attrs.field(factory=dict)
     requests: list[ReceivedRequest] = attrs.field(factory=list)
     retry_after: str | None = None
+    answer: bytes = b"ok"
     _arrived: asyncio.Condition = attrs.field(factory=asyncio.Condition)
 
     def url(self, path: str = "/hook") -> str:
@@ -57,9 +58,8 @@ class WebhookReceiver:
                     self.requests.append(ReceivedRequest(path, headers, body, time.monotonic()))
                     self._arrived.notify_all()
                 extra = f"Retry-After: {self.retry_after}\r\n" if self.retry_after and status >= 400 else ""
-                writer.write(
-                    f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n{extra}Content-Type: text/plain\r\n\r\nok".encode()
-                )
+                head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(self.answer)}\r\n{extra}Content-Type: text/plain"
+                writer.write(head.encode() + b"\r\n\r\n" + self.answer)
                 await writer.drain()
         writer.close()
 

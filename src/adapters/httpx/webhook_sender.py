@@ -15,6 +15,7 @@ import httpx
 
 from adapters.httpx.address_policy import BlockedAddress, WebhookAddressPolicy
 from application.ports.webhooks import WebhookRequest
+from domain.common.text import without_nul
 from domain.webhooks.delivery import AttemptResult, FailureKind
 
 EXCERPT_BYTES = 512
@@ -117,7 +118,8 @@ async def _excerpt(response: httpx.Response) -> str:
         collected += chunk
         if len(collected) >= EXCERPT_BYTES:
             break
-    return collected[:EXCERPT_BYTES].decode("utf-8", errors="replace")
+    # Kept in the delivery log: Postgres text cannot hold a NUL.
+    return without_nul(collected[:EXCERPT_BYTES].decode("utf-8", errors="replace"))
 
 
 def _retry_after(value: str | None) -> timedelta | None:
