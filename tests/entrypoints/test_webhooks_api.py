@@ -12,7 +12,7 @@ import pytest
 from dishka import AsyncContainer
 
 from application.channels.channel_registry import ChannelRegistry
-from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput, PlatformWebhookSecrets
+from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput, PlatformWebhookSecrets, WebhookCounters
 from application.inbox.channel_directory import ChannelDirectory
 from application.inbox.inbox_writer import InboxWriter
 from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput
@@ -20,7 +20,7 @@ from application.ports.channel_adapters import SignatureInvalid
 from domain.channels.channel import ChannelKind
 from domain.common.ids import TenantId
 from entrypoints.settings import MetaSettings, Settings
-from tests.support.api import Client, create_channel, create_tenant
+from tests.support.api import Client, create_channel, create_tenant, create_tenant_key
 from tests.support.meta import (
     PAGE_ID,
     PHONE_NUMBER_ID,
@@ -174,6 +174,33 @@ async def test_unknown_number_is_acknowledged_logged_and_counted(
     assert await inbox_keys(db) == []
 
 
+async def test_operators_read_the_webhook_counters_as_prometheus_metrics(client: Client) -> None:
+    await whatsapp_channel(client)
+    known = wa_webhook(wa_value(messages=[wa_message("text", {"body": "hi"})]))
+    unknown = wa_webhook(wa_value(messages=[wa_message("text", {"body": "hi"})], phone_number_id="555000555000"))
+    for payload in (known, known, unknown):
+        assert (await post_signed(client, "/webhooks/whatsapp", payload)).status_code == 200
+    assert (await post_signed(client, "/webhooks/whatsapp", known, secret="not-the-secret")).status_code == 403
+
+    response = await client.get("/api/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = dict(line.rsplit(" ", 1) for line in response.text.splitlines() if not line.startswith("#"))
+    assert samples == {
+        'metachat_webhook_events_total{outcome="accepted"}': "1",
+        'metachat_webhook_events_total{outcome="duplicate"}': "1",
+        'metachat_webhook_events_total{outcome="unrouted"}': "1",
+        'metachat_webhook_events_total{outcome="skipped"}': "0",
+        "metachat_webhook_requests_rejected_total": "1",
+    }
+    # Platform-wide numbers: not for tenant keys, nor without a key.
+    tenant = await create_tenant(client)
+    tenant_key = await create_tenant_key(client, tenant["id"])
+    assert (await client.get("/api/metrics", headers={"Authorization": f"Bearer {tenant_key}"})).status_code == 403
+    client.headers.pop("Authorization")
+    assert (await client.get("/api/metrics")).status_code == 401
+
+
 async def test_a_batched_post_stores_every_event_and_queues_one_task_each(
     client: Client, db: asyncpg.Connection
 ) -> None:
@@ -276,6 +303,7 @@ async def test_platform_url_without_a_platform_secret_trusts_nothing(
         await container.get(ChannelDirectory),
         PlatformWebhookSecrets(app_secret=None, verify_token=None),
         await container.get(InboxWriter),
+        WebhookCounters(),
     )
     body = meta_json(wa_webhook(wa_value(messages=[wa_message("text", {"body": "x"})])))
     # Even a body signed with a channel's own secret is refused there: that secret belongs to its own URL.

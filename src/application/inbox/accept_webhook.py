@@ -8,6 +8,7 @@ import logging
 
 import attrs
 
+from application.auth import Principal
 from application.channels.channel_registry import ChannelRegistry
 from application.errors import Forbidden, NotFound
 from application.inbox.channel_directory import ChannelDirectory
@@ -17,6 +18,7 @@ from domain.channels.channel import Channel, ChannelKind
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, TenantId, new_id
 from domain.common.time import utc_now
+from domain.tenants.api_key import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,8 @@ class AcceptWebhookResult:
 
 @attrs.define
 class WebhookCounters:
-    """Running totals since start-up (what the logs also say, in one place for health/metrics)."""
+    """Running totals of this API process since it started (what the logs also say, one by one), read by
+    the metrics endpoint: a scraper sums them over the processes behind the load balancer."""
 
     accepted: int = 0
     duplicates: int = 0
@@ -64,12 +67,13 @@ class AcceptWebhook:
         directory: ChannelDirectory,
         secrets: PlatformWebhookSecrets,
         writer: InboxWriter,
+        counters: WebhookCounters,
     ) -> None:
         self._writer = writer
         self._channels = channels
         self._directory = directory
         self._secrets = secrets
-        self.counters = WebhookCounters()
+        self.counters = counters
 
     async def execute(self, data: AcceptWebhookInput) -> AcceptWebhookResult:
         adapter = self._channels.inbound(data.kind)
@@ -142,6 +146,17 @@ class AcceptWebhook:
         self.counters.skipped += skipped
         if skipped:
             logger.warning("unreadable parts of a signed webhook were skipped", extra={"skipped": skipped})
+
+
+class ReadWebhookCounters:
+    """The webhook totals of this process, for the platform's operators (admin keys)."""
+
+    def __init__(self, counters: WebhookCounters) -> None:
+        self._counters = counters
+
+    async def execute(self, actor: Principal) -> WebhookCounters:
+        actor.require(Scope.ADMIN)
+        return attrs.evolve(self._counters)
 
 
 @attrs.frozen

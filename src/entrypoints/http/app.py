@@ -23,6 +23,7 @@ from entrypoints.http.routes.conversations import ConversationController
 from entrypoints.http.routes.dashboard import dashboard_router, root
 from entrypoints.http.routes.documents import DocumentController, KnowledgeSearchController
 from entrypoints.http.routes.health import health
+from entrypoints.http.routes.metrics import metrics
 from entrypoints.http.routes.tenant_webhooks import TenantWebhookController
 from entrypoints.http.routes.tenants import TenantController
 from entrypoints.http.routes.tools import ToolController
@@ -37,6 +38,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ChannelController,
     ApiKeyController,
     health,
+    metrics,
     WebhookController,
     TenantWebhookController,
     *WEBCHAT_HANDLERS,

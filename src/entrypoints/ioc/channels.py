@@ -13,7 +13,13 @@ from adapters.storage.local_files import LocalBlobStorage
 from adapters.webchat.channel import WebChatChannel
 from adapters.whatsapp.channel import WhatsAppChannel
 from application.channels.channel_registry import ChannelRegistry
-from application.inbox.accept_webhook import AcceptWebhook, PlatformWebhookSecrets, VerifyWebhookSubscription
+from application.inbox.accept_webhook import (
+    AcceptWebhook,
+    PlatformWebhookSecrets,
+    ReadWebhookCounters,
+    VerifyWebhookSubscription,
+    WebhookCounters,
+)
 from application.inbox.channel_directory import ChannelDirectory
 from application.inbox.inbox_writer import InboxWriter
 from application.inbox.process_inbox_entry import ProcessInboxEntry
@@ -75,7 +81,12 @@ class ChannelsProvider(Provider):
     def inbox_writer(self, intake: InboxIntake) -> InboxWriter:
         return InboxWriter(intake)
 
+    @provide
+    def webhook_counters(self) -> WebhookCounters:
+        return WebhookCounters()
+
     accept_webhook = provide(AcceptWebhook)
+    read_webhook_counters = provide(ReadWebhookCounters)
     verify_subscription = provide(VerifyWebhookSubscription)
 
     @provide
