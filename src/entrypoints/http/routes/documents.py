@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import msgspec
 from dishka import FromDishka
@@ -34,6 +34,7 @@ from domain.knowledge.document import DocumentStatus
 from domain.knowledge.retrieval import SearchMode
 from entrypoints.http.openapi import documented, model_ref
 from entrypoints.http.schemas.documents import (
+    ChunkingName,
     DocumentPage,
     DocumentResponse,
     ImportUrlBody,
@@ -81,7 +82,7 @@ _UPLOAD_BODY = RequestBody(
                         items=Schema(type=OpenAPIType.STRING, content_media_type="application/octet-stream"),
                     ),
                     "tags": Schema(type=OpenAPIType.STRING, description="comma-separated, or the field repeated"),
-                    "chunking": Schema(type=OpenAPIType.STRING, enum=["fixed", "recursive", "semantic", "qa"]),
+                    "chunking": Schema(type=OpenAPIType.STRING, enum=list(get_args(ChunkingName))),
                 },
             )
         ),
