@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
+from adapters.memory.rate_limiter import MemorySendPacer
 from adapters.messenger.channel import MessengerChannel
 from adapters.meta.graph_client import GraphApiClient, RetryPolicy
+from adapters.redis.rate_limiter import RedisSendPacer
 from adapters.whatsapp.channel import WhatsAppChannel
 from application.channels.channel_registry import ChannelRegistry
 from application.ports.channel_adapters import MediaUnavailable
@@ -37,7 +42,10 @@ FB_PATH = "/v25.0/me/messages"
 @pytest.fixture
 async def client(graph: FakeGraphApi) -> AsyncIterator[GraphApiClient]:
     client = GraphApiClient(
-        graph.base_url, graph.version, retry=RetryPolicy(base_delay_seconds=0.01, max_delay_seconds=0.05)
+        graph.base_url,
+        graph.version,
+        retry=RetryPolicy(base_delay_seconds=0.01, max_delay_seconds=0.05),
+        pacer=MemorySendPacer(),
     )
     yield client
     await client.aclose()
@@ -300,6 +308,31 @@ async def test_sends_of_one_number_are_paced_to_its_rate(graph: FakeGraphApi, re
     assert time.perf_counter() - started >= 0.24
 
 
+async def test_the_pace_holds_across_worker_processes_sharing_redis(graph: FakeGraphApi, redis_url: str) -> None:
+    # Two clients with one Redis pacer stand for two worker processes answering one number's contacts.
+    redis = Redis.from_url(redis_url)
+    pacer = RedisSendPacer(redis, namespace=f"test:{uuid.uuid4().hex}")
+    workers = [GraphApiClient(graph.base_url, graph.version, pacer=pacer) for _ in range(2)]
+    channel = whatsapp_channel(graph, rate=20)
+    try:
+        registries = [ChannelRegistry(outbound=[WhatsAppChannel(client)], inbound=[]) for client in workers]
+        started = time.perf_counter()
+
+        async def send_three(registry: ChannelRegistry) -> None:
+            for _ in range(3):
+                await registry.send_text(channel, CONTACT, "tick")
+
+        await asyncio.gather(*(send_three(registry) for registry in registries))
+        elapsed = time.perf_counter() - started
+    finally:
+        for client in workers:
+            await client.aclose()
+        await redis.aclose()
+    # Six sends at 20/s between them need five 50 ms gaps, not three sends each side by side.
+    assert len(graph.sent()) == 6
+    assert elapsed >= 0.24
+
+
 async def test_whatsapp_media_download_refreshes_an_expired_url(graph: FakeGraphApi, registry: ChannelRegistry) -> None:
     graph.add_media("media-1", b"\xff\xd8jpeg-bytes", "image/jpeg")
     graph.expire_next_download.add("media-1")
@@ -332,7 +365,10 @@ async def test_an_unreachable_graph_api_is_a_temporary_network_failure_after_ret
         port = closed.getsockname()[1]
     # Nothing listens on the port: every connection attempt is refused.
     client = GraphApiClient(
-        f"http://127.0.0.1:{port}", "v25.0", retry=RetryPolicy(max_attempts=2, base_delay_seconds=0.01)
+        f"http://127.0.0.1:{port}",
+        "v25.0",
+        retry=RetryPolicy(max_attempts=2, base_delay_seconds=0.01),
+        pacer=MemorySendPacer(),
     )
     try:
         with pytest.raises(ChannelSendError) as raised:
@@ -347,7 +383,9 @@ async def test_an_unreachable_graph_api_is_a_temporary_network_failure_after_ret
 
 
 async def test_a_graph_api_slower_than_the_timeout_is_a_temporary_network_failure(graph: FakeGraphApi) -> None:
-    client = GraphApiClient(graph.base_url, graph.version, retry=RetryPolicy(max_attempts=1), timeout_seconds=0.2)
+    client = GraphApiClient(
+        graph.base_url, graph.version, retry=RetryPolicy(max_attempts=1), timeout_seconds=0.2, pacer=MemorySendPacer()
+    )
     graph.delay_seconds = 1.0
     try:
         with pytest.raises(ChannelSendError) as raised:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import uuid
@@ -10,9 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter
-from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter
-from application.ports.rate_limiter import NonceStore, RateLimiter, RateRule
+from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter, MemorySendPacer
+from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter, RedisSendPacer
+from application.ports.rate_limiter import NonceStore, RateLimiter, RateRule, SendPacer
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -87,3 +88,35 @@ async def test_nonces_are_claimed_once(limiter_and_nonces: tuple[RateLimiter, No
     assert await nonces.claim("sig:abc", 60)
     assert not await nonces.claim("sig:abc", 60)
     assert await nonces.claim("sig:def", 60)
+
+
+async def test_send_slots_of_one_sender_are_spaced_by_its_rate() -> None:
+    now = [100.0]
+    pacer = MemorySendPacer(clock=lambda: now[0])
+    waits = [await pacer.reserve("whatsapp:1", 4.0) for _ in range(4)]
+    assert waits == [0.0, 0.25, 0.5, 0.75]
+    assert await pacer.reserve("whatsapp:2", 4.0) == 0.0
+    now[0] += 10
+    assert await pacer.reserve("whatsapp:1", 4.0) == 0.0
+
+
+async def test_send_slots_in_redis_are_shared_by_every_process(redis_url: str) -> None:
+    # Two pacers on two connections stand for two worker processes sending for one phone number.
+    first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    namespace = f"test:{uuid.uuid4().hex}"
+    pacers: list[SendPacer] = [RedisSendPacer(first, namespace=namespace), RedisSendPacer(second, namespace=namespace)]
+    try:
+        waits = [await pacers[index % 2].reserve("whatsapp:1", 10.0) for index in range(6)]
+        other = await pacers[1].reserve("whatsapp:2", 10.0)
+        ttl = await first.pttl(f"{namespace}:whatsapp:1")
+    finally:
+        await first.aclose()
+        await second.aclose()
+    # Each reservation is 0.1 s after the one before, whichever process made it (minus the time the calls took).
+    assert waits[0] == 0.0
+    for earlier, later in itertools.pairwise(waits):
+        assert 0.05 < later - earlier <= 0.1 + 1e-6, waits
+    assert waits[-1] > 0.4
+    assert other == 0.0
+    # The slot record outlives the last reservation only briefly.
+    assert 0 < ttl <= 2_000

@@ -5,7 +5,7 @@ It runs uvicorn on 127.0.0.1 with a random port inside the test's event loop, so
 
     async with FakeGraphApi() as graph:
         graph.script.enqueue("POST", "/v25.0/106540352242922/messages", GraphResponse.error(429, code=130429))
-        client = GraphApiClient(graph.base_url, graph.version)
+        client = GraphApiClient(graph.base_url, graph.version, pacer=MemorySendPacer())
         ...
         assert graph.sent()[0].json["text"]["body"] == "hello"
 

@@ -46,3 +46,18 @@ class MemoryNonceStore:
             return False
         self._expiry[nonce] = now + ttl_seconds
         return True
+
+
+class MemorySendPacer:
+    """Send slots for one process (embedded mode); reserved before the wait, so concurrent senders queue
+    fairly without a lock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._next_slot: dict[str, float] = {}
+
+    async def reserve(self, key: str, per_second: float) -> float:
+        now = self._clock()
+        slot = max(now, self._next_slot.get(key, now))
+        self._next_slot[key] = slot + 1.0 / per_second
+        return slot - now

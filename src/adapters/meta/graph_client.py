@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +19,7 @@ import attrs
 
 from application.ports.channel_adapters import FetchedMedia, MediaUnavailable
 from application.ports.channel_gateway import ChannelSendError, SendFailure
+from application.ports.rate_limiter import SendPacer
 
 logger = logging.getLogger(__name__)
 
@@ -45,24 +45,6 @@ class RetryPolicy:
         ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
         jittered = random.uniform(ceiling / 2, ceiling)
         return max(jittered, hint or 0.0)
-
-
-class SendPacer:
-    """Spaces requests of one sender (a phone number, a page) to at most `per_second`.
-
-    Slots are reserved before sleeping, so concurrent senders queue fairly without a lock. The pace
-    holds per process; with several workers each gets the configured rate, so set it with that in mind.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._next_slot: dict[str, float] = {}
-
-    def reserve(self, key: str, per_second: float) -> float:
-        now = self._clock()
-        slot = max(now, self._next_slot.get(key, now))
-        self._next_slot[key] = slot + 1.0 / per_second
-        return slot - now
 
 
 def classify(status_code: int, body: Any, retry_after: float | None) -> ChannelSendError:
@@ -146,12 +128,14 @@ class GraphApiClient:
         *,
         retry: RetryPolicy | None = None,
         timeout_seconds: float = 20.0,
+        pacer: SendPacer,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._root = f"{base_url.rstrip('/')}/{version.strip('/')}"
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self.pacer = SendPacer()
+        # Shared by every worker process when Redis is configured; one process's own otherwise.
+        self._pacer = pacer
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=5.0)
         self._session: aiohttp.ClientSession | None = None
 
@@ -206,7 +190,7 @@ class GraphApiClient:
         while True:
             attempt += 1
             if pace is not None:
-                wait = self.pacer.reserve(*pace)
+                wait = await self._pacer.reserve(*pace)
                 if wait > 0:
                     await self._sleep(wait)
             try:

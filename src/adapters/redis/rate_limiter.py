@@ -1,4 +1,4 @@
-"""Redis-backed sliding-window rate limits and replay nonces, shared by every API process."""
+"""Redis-backed sliding-window rate limits, replay nonces and send slots, shared by every process."""
 
 from __future__ import annotations
 
@@ -43,3 +43,29 @@ class RedisNonceStore:
 
     async def claim(self, nonce: str, ttl_seconds: int) -> bool:
         return bool(await self._client.set(f"{self._namespace}:{nonce}", b"1", nx=True, ex=ttl_seconds))
+
+
+# The next free slot of a sender, on Redis' own clock (workers on several hosts share no other), in one
+# atomic step: max(now, next free slot) is this send's; the one after it is `interval` later.
+_RESERVE_SLOT = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local keep_ms = math.ceil((slot - now + interval) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', keep_ms)
+return string.format('%.6f', slot - now)
+"""
+
+
+class RedisSendPacer:
+    """Send slots shared by every worker process, so a phone number's send rate holds however many run."""
+
+    def __init__(self, client: Redis, namespace: str = "metachat:pace") -> None:
+        self._client = client
+        self._namespace = namespace
+        self._reserve = client.register_script(_RESERVE_SLOT)
+
+    async def reserve(self, key: str, per_second: float) -> float:
+        wait = await self._reserve(keys=[f"{self._namespace}:{key}"], args=[1.0 / per_second])
+        return max(0.0, float(wait))

@@ -26,3 +26,10 @@ class NonceStore(Protocol):
     async def claim(self, nonce: str, ttl_seconds: int) -> bool:
         """True the first time a nonce is seen within its TTL, False for a replay."""
         ...
+
+
+class SendPacer(Protocol):
+    async def reserve(self, key: str, per_second: float) -> float:
+        """Reserve the next send slot of one sender (a phone number, a page), at most `per_second` of them
+        across every process that sends for it; returns the seconds to wait before sending."""
+        ...

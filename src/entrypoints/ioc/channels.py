@@ -26,6 +26,7 @@ from application.inbox.process_inbox_entry import ProcessInboxEntry
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_gateway import ChannelGateway
 from application.ports.inbox_intake import InboxIntake
+from application.ports.rate_limiter import SendPacer
 from application.ports.unit_of_work import UnitOfWorkFactory
 from entrypoints.settings import ConfigurationError, Settings
 
@@ -44,8 +45,8 @@ class ChannelsProvider(Provider):
     scope = Scope.APP
 
     @provide
-    async def graph(self, settings: Settings) -> AsyncIterator[GraphApiClient]:
-        client = GraphApiClient(settings.meta.graph_api_url, settings.meta.graph_api_version)
+    async def graph(self, settings: Settings, pacer: SendPacer) -> AsyncIterator[GraphApiClient]:
+        client = GraphApiClient(settings.meta.graph_api_url, settings.meta.graph_api_version, pacer=pacer)
         yield client
         await client.aclose()
 

@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crypto.aes_gcm import AesGcmSecretCipher
 from adapters.crypto.scrypt import ScryptSecretHasher
-from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter
+from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter, MemorySendPacer
 from adapters.postgres.api_log import PostgresApiLogSink
 from adapters.postgres.engine import make_engine, ping
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
-from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter
+from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter, RedisSendPacer
 from adapters.system.clock import SystemClock
 from adapters.system.health import CallableProbe, always_ready
 from application.api_keys.issue_api_key import IssueApiKey
@@ -27,7 +27,7 @@ from application.check_health import CheckHealth
 from application.ports.api_log import ApiLogSink
 from application.ports.clock import Clock
 from application.ports.health import HealthProbe
-from application.ports.rate_limiter import NonceStore, RateLimiter
+from application.ports.rate_limiter import NonceStore, RateLimiter, SendPacer
 from application.ports.security import SecretCipher, SecretHasher
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.tenants.create_tenant import CreateTenant
@@ -107,6 +107,10 @@ class RedisCacheProvider(Provider):
         return RedisNonceStore(client)
 
     @provide
+    def send_pacer(self, client: Redis) -> SendPacer:
+        return RedisSendPacer(client)
+
+    @provide
     def probe(self, client: Redis) -> CacheProbe:
         return CacheProbe(CallableProbe("cache", client.ping, required=True, mode="redis"))
 
@@ -115,6 +119,10 @@ class MemoryCacheProvider(Provider):
     scope = Scope.APP
 
     nonces = provide(MemoryNonceStore, provides=NonceStore)
+
+    @provide
+    def send_pacer(self) -> SendPacer:
+        return MemorySendPacer()
 
     @provide
     def rate_limiter(self) -> RateLimiter:
