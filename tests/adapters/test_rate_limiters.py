@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -120,3 +121,14 @@ async def test_send_slots_in_redis_are_shared_by_every_process(redis_url: str) -
     assert other == 0.0
     # The slot record outlives the last reservation only briefly.
     assert 0 < ttl <= 2_000
+
+
+async def test_an_unreachable_redis_does_not_hold_sends_back() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    client = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.5)
+    try:
+        assert await RedisSendPacer(client).reserve("whatsapp:1", 10.0) == 0.0
+    finally:
+        await client.aclose()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from application.ports.rate_limiter import RateDecision, RateRule
 from application.rate_limiting import WindowPosition, retry_after
+
+logger = logging.getLogger(__name__)
 
 
 class RedisRateLimiter:
@@ -67,5 +71,11 @@ class RedisSendPacer:
         self._reserve = client.register_script(_RESERVE_SLOT)
 
     async def reserve(self, key: str, per_second: float) -> float:
-        wait = await self._reserve(keys=[f"{self._namespace}:{key}"], args=[1.0 / per_second])
+        try:
+            wait = await self._reserve(keys=[f"{self._namespace}:{key}"], args=[1.0 / per_second])
+        except (RedisError, OSError) as error:
+            # Pacing protects the number from Meta's throttling, whose 429s are retried anyway: a reply is
+            # not held back (or lost) because Redis is unreachable for a moment.
+            logger.warning("send pace not shared: redis unavailable", extra={"error": type(error).__name__})
+            return 0.0
         return max(0.0, float(wait))
