@@ -131,15 +131,15 @@ def _complete_operation(operation: Operation, handler: HTTPRouteHandler) -> None
     else:
         # No API key needed: overrides the document-wide requirement.
         operation.security = []
+    read_by_handler: tuple[Parameter, ...] = opt.get(_OPT_PARAMETERS, ())
+    if read_by_handler:
+        operation.parameters = [*(operation.parameters or []), *read_by_handler]
     places = {parameter.param_in for parameter in operation.parameters or [] if isinstance(parameter, Parameter)}
     if "path" in places:
         statuses.update(_PATH_PARAMETER)
     if "query" in places:
+        # Also for query parameters the handler reads itself: a NUL in any of them is refused first.
         statuses.update(_QUERY_PARAMETER)
-    # What the handler reads itself it also checks itself: its statuses are among those it declares.
-    read_by_handler: tuple[Parameter, ...] = opt.get(_OPT_PARAMETERS, ())
-    if read_by_handler:
-        operation.parameters = [*(operation.parameters or []), *read_by_handler]
     data = handler.parsed_fn_signature.parameters.get("data")
     if data is not None:
         statuses.update(_JSON_BODY)
