@@ -173,6 +173,22 @@ async def test_bodies_read_raw_are_documented(document: dict[str, Any]) -> None:
     assert {"409", "411", "413", "415", "422"} <= set(upload["responses"])
 
 
+async def test_channel_config_and_secrets_are_documented_per_kind(document: dict[str, Any]) -> None:
+    body = document["components"]["schemas"]["CreateChannelBody"]["properties"]
+    configs = [resolve(document, option) for option in body["config"]["anyOf"]]
+    assert [config["title"] for config in configs] == ["WhatsAppConfig", "MessengerConfig", "WebChatConfig"]
+    assert configs[0]["required"] == ["phone_number_id"]
+    assert "send_rate_per_second" in configs[0]["properties"]
+    assert configs[1]["required"] == ["page_id"]
+    assert "allowed_origins" in configs[2]["properties"]
+    secrets = {option["title"]: set(option["properties"]) for option in body["secrets"]["anyOf"]}
+    assert secrets == {
+        "whatsapp secrets": {"access_token", "app_secret", "verify_token"},
+        "messenger secrets": {"page_access_token", "app_secret", "verify_token"},
+        "webchat secrets": set(),
+    }
+
+
 async def test_a_body_that_may_be_left_out_is_not_required(document: dict[str, Any]) -> None:
     handoff = document["paths"]["/api/tenants/{tenant_id}/conversations/{conversation_id}/handoff"]["post"]
     assert handoff["requestBody"]["required"] is False

@@ -70,15 +70,16 @@ def documented(
     *errors: int,
     body: RequestBody | None = None,
     parameters: tuple[Parameter, ...] = (),
-    models: tuple[type[msgspec.Struct], ...] = (),
+    models: tuple[type, ...] = (),
 ) -> dict[str, Any]:
     """A route handler's `opt`: error statuses only it answers with, and a body, headers or query parameters
     it reads itself (Litestar documents its handler's arguments, not what it reads from `request`), with
-    the structs that body refers to as `#/components/schemas/<name>` (see `model_ref`)."""
+    the types (structs, attrs classes) that the document refers to as `#/components/schemas/<name>` but no
+    handler argument names (see `model_ref`)."""
     return {_OPT_ERRORS: errors, _OPT_BODY: body, _OPT_PARAMETERS: parameters, _OPT_MODELS: models}
 
 
-def model_ref(model: type[msgspec.Struct]) -> Reference:
+def model_ref(model: type) -> Reference:
     return Reference(_COMPONENT_REF.format(name=model.__name__))
 
 
@@ -94,7 +95,7 @@ def json_body(description: str) -> RequestBody:
 def complete_openapi(app: Litestar) -> None:
     """Called once the routes are registered, before the document is first served."""
     openapi = app.openapi_schema
-    models: set[type[msgspec.Struct]] = set()
+    models: set[type] = set()
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path_format not in (openapi.paths or {}):
             continue
@@ -112,7 +113,7 @@ def complete_openapi(app: Litestar) -> None:
     for name in _strict_names():
         if name in schemas:
             schemas[name].additional_properties = False
-    # Structs no handler argument names: msgspec's JSON Schema of them (a dict serialises like a Schema).
+    # Types no handler argument names: msgspec's JSON Schema of them (a dict serialises like a Schema).
     _, extra = msgspec.json.schema_components(
         sorted(models, key=lambda model: model.__name__), ref_template=_COMPONENT_REF
     )

@@ -19,7 +19,7 @@ from application.channels.register_channel import RegisterChannel, RegisterChann
 from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId, TenantId
 from entrypoints.http.openapi import documented
-from entrypoints.http.schemas.channels import ChannelResponse, CreateChannelBody, ReplaceChannelBody
+from entrypoints.http.schemas.channels import CONFIG_MODELS, ChannelResponse, CreateChannelBody, ReplaceChannelBody
 from entrypoints.http.security import Actor
 
 
@@ -27,7 +27,11 @@ class ChannelController(Controller):
     path = "/api/tenants/{tenant_id:uuid}/channels"
     tags = ["channels"]
 
-    @post("/", summary="Connect a channel (WhatsApp number, Facebook page or web chat widget)", opt=documented(409))
+    @post(
+        "/",
+        summary="Connect a channel (WhatsApp number, Facebook page or web chat widget)",
+        opt=documented(409, models=CONFIG_MODELS),
+    )
     async def create(
         self,
         actor: Actor,
@@ -68,7 +72,7 @@ class ChannelController(Controller):
         )
         return ChannelResponse.of(view)
 
-    @put("/{channel_id:uuid}", summary="Reconfigure a channel", opt=documented(409))
+    @put("/{channel_id:uuid}", summary="Reconfigure a channel", opt=documented(409, models=CONFIG_MODELS))
     async def replace(
         self,
         actor: Actor,
