@@ -39,6 +39,43 @@ async def _snapshot(client: Client, tenant_id: str) -> tuple[Any, Any, Any]:
         ),
         ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "k", "scopes": ["root"]}', 422, "validation_failed"),
         ("POST", "/api/tenants/{tenant}/api-keys", b'{"name": "k", "scopes": []}', 422, "validation_failed"),
+        # Config values of the wrong type used to be stored as sent (an object as the widget's avatar URL).
+        (
+            "POST",
+            "/api/tenants/{tenant}/channels",
+            b'{"kind": "webchat", "name": "x", "config": {"avatar_url": {}}}',
+            422,
+            "invariant_violation",
+        ),
+        (
+            "POST",
+            "/api/tenants/{tenant}/channels",
+            b'{"kind": "webchat", "name": "x", "config": {"allowed_origins": "https://a.example"}}',
+            422,
+            "invariant_violation",
+        ),
+        (
+            "POST",
+            "/api/tenants/{tenant}/channels",
+            b'{"kind": "whatsapp", "name": "x", "config": {"phone_number_id": "123456789", "display_phone_number": 5}}',
+            422,
+            "invariant_violation",
+        ),
+        (
+            "POST",
+            "/api/tenants/{tenant}/channels",
+            b'{"kind": "whatsapp", "name": "x", "config": {"phone_number_id": "123456789", '
+            b'"send_rate_per_second": true}}',
+            422,
+            "invariant_violation",
+        ),
+        (
+            "POST",
+            "/api/tenants/{tenant}/channels",
+            b'{"kind": "webchat", "name": "x", "config": {"widget_id": ""}}',
+            422,
+            None,
+        ),
         # NUL characters: Postgres text cannot hold them, so they are refused before anything is written.
         ("POST", "/api/tenants", b'{"name": "Acme\\u0000"}', 422, "validation_failed"),
         ("PATCH", "/api/tenants/{tenant}", b'{"settings": {"handoff_keywords": ["a\\u0000"]}}', 422, None),

@@ -31,15 +31,25 @@ SECRET_NAMES: dict[ChannelKind, frozenset[str]] = {
 _NUMERIC_ID = re.compile(r"^[0-9]{5,32}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_WIDGET_ID = re.compile(r"^wgt_[A-Za-z0-9_-]{8,64}$")
+
+# Config arrives as JSON from the API: a value of the wrong type (an object where text belongs) is refused
+# here rather than stored and handed to the widget or to Meta later.
+_text = attrs.validators.instance_of(str)
+
+
+def _whole_number(_: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"'{attribute.name}' must be a whole number (got {value!r})")
 
 
 @attrs.frozen
 class WhatsAppConfig:
-    phone_number_id: str
-    display_phone_number: str = ""
-    business_account_id: str = ""
+    phone_number_id: str = attrs.field(validator=_text)
+    display_phone_number: str = attrs.field(default="", validator=_text)
+    business_account_id: str = attrs.field(default="", validator=_text)
     # Meta allows 80 msg/s per business number by default; sends are paced below it.
-    send_rate_per_second: int = 20
+    send_rate_per_second: int = attrs.field(default=20, validator=_whole_number)
 
     def __attrs_post_init__(self) -> None:
         if not _NUMERIC_ID.match(self.phone_number_id):
@@ -60,7 +70,7 @@ class WhatsAppConfig:
 
 @attrs.frozen
 class MessengerConfig:
-    page_id: str
+    page_id: str = attrs.field(validator=_text)
 
     def __attrs_post_init__(self) -> None:
         if not _NUMERIC_ID.match(self.page_id):
@@ -77,15 +87,22 @@ def new_widget_id() -> str:
 
 @attrs.frozen
 class WebChatConfig:
-    widget_id: str = attrs.field(factory=new_widget_id)
-    allowed_origins: tuple[str, ...] = ()
-    title: str = "Chat with us"
-    brand_color: str = "#2563eb"
-    position: str = "right"
-    greeting: str = "Hi! How can I help you today?"
-    avatar_url: str = ""
+    widget_id: str = attrs.field(factory=new_widget_id, validator=_text)
+    allowed_origins: tuple[str, ...] = attrs.field(
+        default=(), validator=attrs.validators.deep_iterable(_text, attrs.validators.instance_of(tuple))
+    )
+    title: str = attrs.field(default="Chat with us", validator=_text)
+    brand_color: str = attrs.field(default="#2563eb", validator=_text)
+    position: str = attrs.field(default="right", validator=_text)
+    greeting: str = attrs.field(default="Hi! How can I help you today?", validator=_text)
+    avatar_url: str = attrs.field(default="", validator=_text)
 
     def __attrs_post_init__(self) -> None:
+        if not _WIDGET_ID.match(self.widget_id):
+            raise InvariantViolation(
+                "widget_id is chosen by the platform (wgt_ and 8 to 64 letters, digits, - or _)",
+                details={"field": "config.widget_id"},
+            )
         bad = [origin for origin in self.allowed_origins if not _ORIGIN.match(origin)]
         if bad:
             raise InvariantViolation(
