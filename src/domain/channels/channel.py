@@ -31,7 +31,7 @@ SECRET_NAMES: dict[ChannelKind, frozenset[str]] = {
 _NUMERIC_ID = re.compile(r"^[0-9]{5,32}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_WIDGET_ID = re.compile(r"^wgt_[A-Za-z0-9_-]{8,64}$")
+_WIDGET_ID = re.compile(r"^wgt_[A-Za-z0-9_-]{1,64}$")
 
 # Config arrives as JSON from the API: a value of the wrong type (an object where text belongs) is refused
 # here rather than stored and handed to the widget or to Meta later.
@@ -100,7 +100,7 @@ class WebChatConfig:
     def __attrs_post_init__(self) -> None:
         if not _WIDGET_ID.match(self.widget_id):
             raise InvariantViolation(
-                "widget_id is chosen by the platform (wgt_ and 8 to 64 letters, digits, - or _)",
+                "widget_id is chosen by the platform (wgt_ and up to 64 letters, digits, - or _)",
                 details={"field": "config.widget_id"},
             )
         bad = [origin for origin in self.allowed_origins if not _ORIGIN.match(origin)]
