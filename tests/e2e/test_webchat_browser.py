@@ -9,15 +9,10 @@ word by word exactly as from a real model."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import http.server
 import json
-import os
-import socket
-import sys
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +21,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, FrameLocator, Page, WebSocket, async_playwright
 
-from adapters.crypto.aes_gcm import generate_encoded_key
 from tests.fakes.openai_server import FakeOpenAIServer, ScriptedTurn
+from tests.support.platform_process import ADMIN_KEY, running_platform
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -41,8 +36,6 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-WIDGET_DIST = Path(__file__).resolve().parents[2] / "widget" / "dist"
-ADMIN_KEY = "e2e-admin-" + uuid.uuid4().hex
 FRAME = "iframe[src*='/widget/v/']"
 DEMO_TENANT = "Northwind Outdoor (demo)"
 DOCUMENT_TITLE = "Trail Tent warranty"
@@ -53,72 +46,10 @@ DOCUMENT = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-async def language_model() -> AsyncIterator[FakeOpenAIServer]:
-    async with FakeOpenAIServer() as server:
-        yield server
-
-
 @pytest.fixture
 async def platform(database_url: str, tmp_path: Path, language_model: FakeOpenAIServer) -> AsyncIterator[str]:
-    """`metachat run` in a subprocess, on the test's database, with in-process events and fan-out."""
-    assert (WIDGET_DIST / "loader.js").is_file(), "the widget is not built: run `make widget` (scripts/build-widget.sh)"
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("REDIS_URL", "RABBITMQ_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        METACHAT_SECRET_KEY=generate_encoded_key(),
-        ADMIN_API_KEY=ADMIN_KEY,
-        HOST="127.0.0.1",
-        PORT=str(port),
-        METACHAT_DATA_DIR=str(tmp_path / "data"),
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=language_model.base_url,
-        LOG_LEVEL="WARNING",
-    )
-    log_path = tmp_path / "metachat-run.log"
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            Path(sys.executable).with_name("metachat"), "run", env=env, stdout=log, stderr=log
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            await _wait_until_ready(base_url, process, log_path)
-            yield base_url
-        finally:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-async def _wait_until_ready(base_url: str, process: asyncio.subprocess.Process, log_path: Path) -> None:
-    async with httpx.AsyncClient(base_url=base_url) as client:
-        for _ in range(600):
-            if process.returncode is not None:
-                pytest.fail(f"metachat run exited with {process.returncode}:\n{_tail(log_path)}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get("/demo")).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-    pytest.fail(f"metachat run did not answer within 60 s:\n{_tail(log_path)}")
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text(errors="replace")[-4000:]
+    async with running_platform(database_url, tmp_path, language_model.base_url) as base_url:
+        yield base_url
 
 
 def _chromium() -> str:
