@@ -601,6 +601,11 @@ async def test_listing_filters_searches_and_pages(client: Client, tenant: Tenant
     assert [item["id"] for item in norway["items"]] == [second]
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert (await client.get(tenant.base, params={"since": future})).json()["items"] == []
+    assert len((await client.get(tenant.base, params={"until": "2999-01-01T00:00:00Z"})).json()["items"]) == 3
+    # RFC 3339 with a zone, as documented: no Unix timestamps, no local times, no impossible dates.
+    for instant in ("0.5", "1764079300", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z"):
+        refused = await client.get(tenant.base, params={"since": instant})
+        assert refused.status_code == 422, (instant, refused.text)
 
     page = (await client.get(tenant.base, params={"limit": 2})).json()
     rest = (await client.get(tenant.base, params={"limit": 2, "cursor": page["next_cursor"]})).json()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from dishka import FromDishka
 from litestar import Controller, get, post
@@ -13,6 +13,7 @@ from application.conversations.hand_off_conversation import HandOffConversation,
 from application.conversations.list_conversations import ListConversations, ListConversationsInput
 from application.conversations.release_conversation import ReleaseConversation, ReleaseConversationInput
 from application.conversations.send_agent_message import SendAgentMessage, SendAgentMessageInput
+from application.errors import InvalidInput
 from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import ConversationState
 from entrypoints.http.openapi import documented
@@ -26,6 +27,23 @@ from entrypoints.http.schemas.conversations import (
     ReleaseBody,
 )
 from entrypoints.http.security import Actor
+
+# RFC 3339 with a zone, as the document says (a datetime parameter would also take a number, as a Unix
+# timestamp, and a time without a zone).
+_RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+
+
+def _instant(description: str) -> Any:
+    return QueryParameter(description=description, pattern=_RFC3339, schema_extra={"format": "date-time"})
+
+
+def _parsed_instant(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as error:
+        raise InvalidInput(f"{name} is not a date and time that exists", details={"field": name}) from error
 
 
 class ConversationController(Controller):
@@ -41,8 +59,8 @@ class ConversationController(Controller):
         channel_id: FromQuery[uuid.UUID | None] = None,
         # "state" itself is a name Litestar reserves for the application state.
         conversation_state: Annotated[Literal["bot", "human", "closed"] | None, QueryParameter(name="state")] = None,
-        since: Annotated[datetime | None, QueryParameter(description="last activity at or after")] = None,
-        until: Annotated[datetime | None, QueryParameter(description="last activity before")] = None,
+        since: Annotated[str | None, _instant("last activity at or after")] = None,
+        until: Annotated[str | None, _instant("last activity before")] = None,
         q: Annotated[str | None, QueryParameter(max_length=200, description="full-text search over messages")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
@@ -53,8 +71,8 @@ class ConversationController(Controller):
                 tenant_id=TenantId(tenant_id),
                 channel_id=None if channel_id is None else ChannelId(channel_id),
                 state=None if conversation_state is None else ConversationState(conversation_state),
-                since=since,
-                until=until,
+                since=_parsed_instant("since", since),
+                until=_parsed_instant("until", until),
                 search=q,
                 limit=limit,
                 cursor=cursor,
