@@ -27,6 +27,18 @@ def json_without_nul(value: Any) -> Any:
     return value
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value has a NUL in any of its strings (object keys included); values of other
+    types (numbers, objects that check themselves) hold none."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, (list, tuple)):
+        return any(holds_nul(item) for item in value)
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    return False
+
+
 def json_text_without_nul(text: str) -> str:
     """JSON text (a model's tool-call arguments) whose strings hold no NUL once decoded; text that is not
     JSON keeps its escapes (it is refused as JSON later anyway) and loses only literal NULs."""

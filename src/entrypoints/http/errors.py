@@ -23,6 +23,7 @@ from application.errors import (
     UnsupportedMediaType,
 )
 from domain.common.errors import DomainError
+from domain.common.text import NUL
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def error_response(
 async def refuse_nul_in_url(request: Request[Any, Any, Any]) -> Response[dict[str, Any]] | None:
     """`before_request`: a NUL character (%00) in the path or query cannot name anything here, and Postgres
     text or a file name cannot hold one; refused before a handler passes it on. (Bodies: `Strict`.)"""
-    if "\x00" in request.scope["path"]:
+    if NUL in request.scope["path"]:
         return error_response(404, "not_found", "no such resource")
     if b"%00" in request.scope["query_string"]:
         return error_response(

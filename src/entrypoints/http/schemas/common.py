@@ -4,7 +4,7 @@ from typing import Any
 
 import msgspec
 
-from domain.common.text import NUL
+from domain.common.text import holds_nul
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
@@ -12,24 +12,10 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
     characters, which Postgres text cannot hold (they would fail the write after the request was accepted)."""
 
     def __post_init__(self) -> None:
-        # Nested Strict bodies check themselves; this walks the other values (strings, lists, free-form objects).
+        # Nested bodies are Strict too and check themselves; this walks strings, lists and free-form objects.
         for field in self.__struct_fields__:
-            if _holds_nul(getattr(self, field)):
+            if holds_nul(getattr(self, field)):
                 raise ValueError(f"{field} must not contain NUL (\\u0000) characters")
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, Strict):
-        return False
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_nul(item) for item in value)
-    if isinstance(value, msgspec.Struct):
-        return any(_holds_nul(getattr(value, field)) for field in value.__struct_fields__)
-    return False
 
 
 def to_plain(value: Any) -> Any:
