@@ -28,6 +28,7 @@ SECRET_NAMES: dict[ChannelKind, frozenset[str]] = {
     ChannelKind.WEBCHAT: frozenset(),
 }
 
+MAX_SECRET_CHARS = 4096
 _NUMERIC_ID = re.compile(r"^[0-9]{5,32}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\*$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -203,5 +204,5 @@ def _check_secrets(kind: ChannelKind, values: dict[str, str]) -> None:
     unknown = sorted(set(values) - SECRET_NAMES[kind])
     if unknown:
         raise InvariantViolation(f"unknown secrets for a {kind} channel", details={"unknown": unknown})
-    if any(len(value) > 4096 for value in values.values()):
-        raise InvariantViolation("a secret may be at most 4096 characters")
+    if any(len(value) > MAX_SECRET_CHARS for value in values.values()):
+        raise InvariantViolation(f"a secret may be at most {MAX_SECRET_CHARS} characters")

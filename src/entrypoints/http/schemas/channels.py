@@ -7,13 +7,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from application.channels.views import ChannelView
-from domain.channels.channel import CONFIG_TYPES, SECRET_NAMES
+from domain.channels.channel import CONFIG_TYPES, MAX_SECRET_CHARS, SECRET_NAMES
 from entrypoints.http.openapi import model_ref
 from entrypoints.http.schemas.common import Strict
 
 # The domain's config types, for the routes' `documented(models=...)`: the document refers to them.
 CONFIG_MODELS = tuple(CONFIG_TYPES.values())
-MAX_SECRET_CHARS = 4096
 
 
 def _one_per_kind(what: str, schemas: list[dict[str, Any]]) -> msgspec.Meta:
