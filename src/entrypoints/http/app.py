@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 
 from application.ports.api_log import ApiLogSink
 from entrypoints.gc_tuning import tune_for_server
+from entrypoints.http import webhook_intake
 from entrypoints.http.dishka_scope import dishka_scope_middleware
 from entrypoints.http.errors import EXCEPTION_HANDLERS, refuse_nul_in_url
 from entrypoints.http.openapi import complete_openapi, openapi_config
@@ -87,9 +88,14 @@ def create_app(
         on_app_init=[_quiet_litestar_logging],
         debug=False,
     )
-    complete_openapi(app)
+    complete_openapi(app, webhook_intake.operations())
     # In place of dishka's setup_dishka, which opens a request scope for every request before routing.
     app.state.dishka_container = container
+    # Meta's event POSTs skip Litestar's handler pipeline (see webhook_intake); `asgi_handler` is what
+    # Litestar calls for every HTTP and WebSocket request, lifespan aside.
+    app.asgi_handler = webhook_intake.in_front_of(
+        app.asgi_handler, request_context_middleware(sink)(webhook_intake.WebhookIntakeEndpoint(container))
+    )
     return app
 
 

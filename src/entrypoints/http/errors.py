@@ -90,6 +90,10 @@ ERROR_SCHEMA = Schema(
 )
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
 def error_response(
     status: int,
     code: str,
@@ -97,12 +101,14 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    return Response(
-        {"error": {"code": code, "message": message, "details": details or {}}},
-        status_code=status,
-        media_type=MediaType.JSON,
-        headers=headers,
-    )
+    return Response(error_body(code, message, details), status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def application_error_status(error: ApplicationError) -> tuple[int, dict[str, str] | None]:
+    """The status and extra headers an application error is answered with."""
+    status = next((code for kind, code in _STATUS.items() if isinstance(error, kind)), 400)
+    headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, RateLimited) else None
+    return status, headers
 
 
 async def refuse_nul_in_url(request: Request[Any, Any, Any]) -> Response[dict[str, Any]] | None:
@@ -118,8 +124,7 @@ async def refuse_nul_in_url(request: Request[Any, Any, Any]) -> Response[dict[st
 
 
 def _application_error(_: Request[Any, Any, Any], error: ApplicationError) -> Response[dict[str, Any]]:
-    status = next((code for kind, code in _STATUS.items() if isinstance(error, kind)), 400)
-    headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, RateLimited) else None
+    status, headers = application_error_status(error)
     return error_response(status, error.code, error.message, error.details, headers)
 
 

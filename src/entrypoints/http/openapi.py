@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import msgspec
 from litestar import Litestar
-from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
@@ -26,12 +26,14 @@ from litestar.openapi.spec import (
     OpenAPIType,
     Operation,
     Parameter,
+    PathItem,
     Reference,
     RequestBody,
     Schema,
     SecurityScheme,
 )
 from litestar.routes import HTTPRoute
+from litestar.typing import FieldDefinition
 
 from entrypoints.http.errors import ERROR_DESCRIPTIONS, ERROR_SCHEMA
 from entrypoints.http.schemas.common import Strict
@@ -92,7 +94,18 @@ def json_body(description: str) -> RequestBody:
     )
 
 
-def complete_openapi(app: Litestar) -> None:
+@attrs.frozen
+class PlainOperation:
+    """An operation served ahead of Litestar's handlers (so not in what it generates), public and without a
+    JSON body Litestar would decode: `opt` is `documented(...)`, as a handler's would be."""
+
+    path: str
+    method: str
+    operation: Operation
+    opt: dict[str, Any]
+
+
+def complete_openapi(app: Litestar, plain_operations: tuple[PlainOperation, ...] = ()) -> None:
     """Called once the routes are registered, before the document is first served."""
     openapi = app.openapi_schema
     models: set[type] = set()
@@ -106,8 +119,17 @@ def complete_openapi(app: Litestar) -> None:
             for method in handler.http_methods:
                 operation: Operation | None = getattr(path_item, method.lower(), None)
                 if operation is not None:
-                    _complete_operation(operation, handler)
+                    signature = handler.parsed_fn_signature.parameters
+                    _complete_operation(
+                        operation, handler.opt, authenticated="actor" in signature, data=signature.get("data")
+                    )
             models.update(handler.opt.get(_OPT_MODELS, ()))
+    if openapi.paths is None:
+        openapi.paths = {}
+    for plain in plain_operations:
+        setattr(openapi.paths.setdefault(plain.path, PathItem()), plain.method, plain.operation)
+        _complete_operation(plain.operation, plain.opt, authenticated=False, data=None)
+        models.update(plain.opt.get(_OPT_MODELS, ()))
     components = openapi.components
     schemas: dict[str, Any] = dict(components.schemas or {})
     for name in _strict_names():
@@ -122,12 +144,13 @@ def complete_openapi(app: Litestar) -> None:
     components.schemas = schemas
 
 
-def _complete_operation(operation: Operation, handler: HTTPRouteHandler) -> None:
-    opt = handler.opt
+def _complete_operation(
+    operation: Operation, opt: dict[str, Any], *, authenticated: bool, data: FieldDefinition | None
+) -> None:
     if opt.get(_OPT_BODY) is not None:
         operation.request_body = opt[_OPT_BODY]
     statuses = set(opt.get(_OPT_ERRORS, ()))
-    if "actor" in handler.parsed_fn_signature.parameters:
+    if authenticated:
         statuses.update(_AUTHENTICATED)
     else:
         # No API key needed: overrides the document-wide requirement.
@@ -141,7 +164,6 @@ def _complete_operation(operation: Operation, handler: HTTPRouteHandler) -> None
     if "query" in places:
         # Also for query parameters the handler reads itself: a NUL in any of them is refused first.
         statuses.update(_QUERY_PARAMETER)
-    data = handler.parsed_fn_signature.parameters.get("data")
     if data is not None:
         statuses.update(_JSON_BODY)
         if data.has_default and isinstance(operation.request_body, RequestBody):

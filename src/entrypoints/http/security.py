@@ -9,6 +9,7 @@ from dishka import AsyncContainer
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.types import Scope
 
 from application.auth import AuthenticateApiKey, AuthenticateInput, Principal, SignedRequest
 from application.errors import RateLimited
@@ -34,12 +35,12 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return connection.headers.get("x-api-key") or None
 
 
-def client_ip(connection: ASGIConnection[Any, Any, Any, Any], trust_forwarded_for: bool) -> str:
+def client_ip(scope: Scope, trust_forwarded_for: bool) -> str:
     if trust_forwarded_for:
-        forwarded = connection.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    client = connection.scope.get("client")
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                return value.decode("latin-1").split(",")[0].strip()
+    client = scope.get("client")
     return client[0] if client else "unknown"
 
 
@@ -81,10 +82,14 @@ async def limit_public(
     overrides the shared public limit for buckets with their own setting."""
     container = _container(connection)
     settings = await container.get(Settings)
-    limiter = await container.get(RateLimiter)
-    ip = client_ip(connection, settings.http.trust_forwarded_for)
     limit = settings.http.public_rate_limit_per_minute if per_minute is None else per_minute
-    decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", limit)])
+    await charge_client(await container.get(RateLimiter), connection.scope, bucket, limit, settings)
+
+
+async def charge_client(limiter: RateLimiter, scope: Scope, bucket: str, per_minute: int, settings: Settings) -> None:
+    """One request against the client IP's budget in `bucket`; RateLimited when it is spent."""
+    ip = client_ip(scope, settings.http.trust_forwarded_for)
+    decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", per_minute)])
     if not decision.allowed:
         raise RateLimited("too many requests from this address", retry_after_seconds=decision.retry_after_seconds)
 
