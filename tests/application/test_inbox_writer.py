@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 import asyncpg
 import attrs
@@ -13,6 +14,7 @@ from dishka import AsyncContainer
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
 from application.inbox.channel_directory import ChannelDirectory
 from application.inbox.inbox_writer import InboxWriter
+from application.ports.tasks import Task
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import ChannelKind
 from domain.channels.inbox import InboxEntry
@@ -105,3 +107,45 @@ class CountingUowFactory:
     def __call__(self, tenant_id: TenantId | None) -> UnitOfWork:
         self.opened += 1
         return self._inner(tenant_id)
+
+
+class HeldIntake:
+    """An InboxIntake whose transactions last until the test lets them commit."""
+
+    def __init__(self) -> None:
+        self.transactions: list[list[str]] = []
+        self.commit = asyncio.Event()
+
+    async def store_new(self, tenant_id: TenantId, entries: list[tuple[InboxEntry, Task]]) -> list[InboxEntry]:
+        self.transactions.append([entry.provider_event_key for entry, _ in entries])
+        await self.commit.wait()
+        return [entry for entry, _ in entries]
+
+
+async def test_two_transactions_of_a_tenant_are_in_flight_and_later_requests_share_the_next() -> None:
+    intake = HeldIntake()
+    writer = InboxWriter(intake)
+    tenant_id = TenantId(new_id())
+
+    def request(key: str) -> Awaitable[list[InboxEntry]]:
+        entry = InboxEntry(
+            id=new_id(),
+            tenant_id=tenant_id,
+            channel_id=ChannelId(new_id()),
+            kind=ChannelKind.WHATSAPP,
+            provider_event_key=key,
+            payload={},
+            contact_id="1",
+        )
+        return writer.store(tenant_id, [entry])
+
+    stores = [asyncio.ensure_future(request(f"message:{n}")) for n in range(10)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # The first two requests each opened a transaction; the other eight wait for one to commit.
+    assert intake.transactions == [["message:0"], ["message:1"]]
+    intake.commit.set()
+    stored = await asyncio.gather(*stores)
+    assert intake.transactions[2] == [f"message:{n}" for n in range(2, 10)]
+    assert len(intake.transactions) == 3
+    assert [len(entries) for entries in stored] == [1] * 10

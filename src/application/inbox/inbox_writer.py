@@ -36,9 +36,14 @@ class _Waiting:
 
 class InboxWriter:
     """Up to `max_in_flight` transactions per tenant run at once; requests arriving meanwhile wait and
-    go together into the next one (at most `max_batch_entries` rows)."""
+    go together into the next one (at most `max_batch_entries` rows).
 
-    def __init__(self, intake: InboxIntake, *, max_in_flight: int = 4, max_batch_entries: int = 1000) -> None:
+    Two in flight: while one commits, the next is already on its way, so Postgres is never idle waiting
+    for a round trip. More only split the waiting requests into smaller batches: with four, bench/webhooks
+    saw batches of about three requests and Postgres spent 0.076 ms per webhook; with two, 0.045 ms, and
+    the API 0.101 ms instead of 0.120, at the same p99 at 500 req/s."""
+
+    def __init__(self, intake: InboxIntake, *, max_in_flight: int = 2, max_batch_entries: int = 1000) -> None:
         self._intake = intake
         self._max_in_flight = max_in_flight
         self._max_batch_entries = max_batch_entries
