@@ -20,7 +20,15 @@ from typing import Any
 import msgspec
 from dishka import AsyncContainer
 from litestar.enums import ScopeType
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Parameter, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Schema,
+)
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from application.errors import ApplicationError, NotFound, PayloadTooLarge
@@ -121,13 +129,21 @@ class WebhookIntakeEndpoint:
         return WebhookAckResponse(accepted=result.accepted, duplicates=result.duplicates, unrouted=result.unrouted)
 
 
+def meta_kind(name: str) -> ChannelKind:
+    """The channel kind a webhook URL names (`/webhooks/<name>`, POST here and the GET handshake)."""
+    kind = KINDS.get(name)
+    if kind is None:
+        raise NotFound(f"no webhook endpoint for {name!r}")
+    return kind
+
+
 def _route(scope: Scope) -> tuple[ChannelKind, ChannelId | None]:
     """The kind and channel the path names; sets the route the request log records."""
     kind_name, _, channel = scope["path"][len(PREFIX) :].rstrip("/").partition("/")
     scope["path_template"] = _CHANNEL_PATH if channel else _PLATFORM_PATH
-    kind = KINDS.get(kind_name)
-    if kind is None or "/" in channel:
-        raise NotFound(f"no webhook endpoint for {kind_name!r}")
+    kind = meta_kind(kind_name)
+    if "/" in channel:
+        raise NotFound(f"no webhook endpoint at {scope['path']!r}")
     if not channel:
         return kind, None
     try:
@@ -176,7 +192,7 @@ def _path_parameter(name: str, schema: Schema) -> Parameter:
 
 
 _KIND = _path_parameter("kind", Schema(type=OpenAPIType.STRING))
-_CHANNEL_ID = _path_parameter("channel_id", Schema(type=OpenAPIType.STRING, format="uuid"))  # type: ignore[arg-type]
+_CHANNEL_ID = _path_parameter("channel_id", Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID))
 # What Meta sends; read as raw bytes, to check its signature.
 _EVENTS: dict[str, Any] = documented(
     400,

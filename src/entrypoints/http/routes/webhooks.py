@@ -12,13 +12,12 @@ from litestar import Controller, MediaType, Request, Response, get
 from litestar.openapi.spec import OpenAPIType, Parameter, Schema
 from litestar.params import FromPath
 
-from application.errors import NotFound
 from application.inbox.accept_webhook import SubscriptionCheck, VerifyWebhookSubscription
 from domain.channels.channel import ChannelKind
 from domain.common.ids import ChannelId
 from entrypoints.http.dishka_scope import APP_SCOPE_ONLY
 from entrypoints.http.openapi import documented
-from entrypoints.http.webhook_intake import KINDS
+from entrypoints.http.webhook_intake import meta_kind
 
 _HANDSHAKE = documented(
     403,
@@ -33,13 +32,6 @@ _HANDSHAKE = documented(
         )
     ),
 )
-
-
-def _kind(name: str) -> ChannelKind:
-    kind = KINDS.get(name)
-    if kind is None:
-        raise NotFound(f"no webhook endpoint for {name!r}")
-    return kind
 
 
 async def _handshake(
@@ -71,7 +63,7 @@ class WebhookController(Controller):
     async def verify(
         self, request: Request[Any, Any, Any], kind: FromPath[str], use_case: FromDishka[VerifyWebhookSubscription]
     ) -> Response[str]:
-        return await _handshake(request, _kind(kind), None, use_case)
+        return await _handshake(request, meta_kind(kind), None, use_case)
 
     @get("/{kind:str}/{channel_id:uuid}", summary="Meta subscription handshake (a tenant's own app)", opt=_HANDSHAKE)
     async def verify_channel(
@@ -81,4 +73,4 @@ class WebhookController(Controller):
         channel_id: FromPath[uuid.UUID],
         use_case: FromDishka[VerifyWebhookSubscription],
     ) -> Response[str]:
-        return await _handshake(request, _kind(kind), channel_id, use_case)
+        return await _handshake(request, meta_kind(kind), channel_id, use_case)
