@@ -110,6 +110,17 @@ async def test_a_second_relay_skips_every_row_of_an_aggregate_the_first_one_hold
         assert (drained.events, drained.busy) == ([], False)
 
 
+async def test_a_large_batch_of_events_is_stored_whole_and_relayed_in_the_order_given(platform: AsyncContainer) -> None:
+    # Staged as one statement (a column per array): the relay sees the rows in the order given.
+    tenant = await new_tenant(platform)
+    await drain_tenant_created(platform)
+    await stage(platform, [event(tenant, "bulk", n) for n in range(4500)])
+    feed = await platform.get(OutboxFeed)
+    async with feed.claim(OutboxKind.EVENT, 5000) as claim:
+        assert [e.data["n"] for e in claim.events] == list(range(4500))
+        await claim.mark_published()
+
+
 async def test_rows_of_a_rolled_back_transaction_never_reach_the_relay(platform: AsyncContainer) -> None:
     tenant = await new_tenant(platform)
     await drain_tenant_created(platform)

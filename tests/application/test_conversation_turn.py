@@ -582,8 +582,8 @@ async def test_whether_there_is_knowledge_is_read_with_the_tenant_and_gates_ever
         await search_for_real(world)
         question = await world.say("How long do refunds take?")
         assert world.conversation_id is not None
-        async with uow_factory(world.tenant_id) as uow:
-            with recorded_statements(engine) as statements:
+        with recorded_statements(engine) as statements:
+            async with uow_factory(world.tenant_id) as uow:
                 await HandleConversationTurn.load(
                     uow, ConversationTurnInput(world.tenant_id, world.conversation_id, question)
                 )

@@ -14,18 +14,22 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
+from adapters.postgres.driver_statement import DriverStatement
 from tests.support.services import asyncpg_dsn
 
 
-async def rows_read(database_url: str, statement: Executable, params: dict[str, Any]) -> int:
+async def rows_read(database_url: str, statement: Executable | DriverStatement, params: dict[str, Any]) -> int:
     """The rows the statement's scans returned or filtered away, with fresh statistics: a statement that
     should find its rows by index reads a handful, one that scans reads the table."""
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
-    arguments = [params[name] for name in compiled.positiontup or ()]
+    if isinstance(statement, DriverStatement):
+        sql, arguments = statement.sql, statement.arguments(params)
+    else:
+        compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
+        sql, arguments = compiled.string, [params[name] for name in compiled.positiontup or ()]
     connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await connection.execute("ANALYZE")
-        [plan] = json.loads(await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", *arguments))
+        [plan] = json.loads(await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *arguments))
     finally:
         await connection.close()
     return _scanned(plan["Plan"])
@@ -38,14 +42,30 @@ def _scanned(node: dict[str, Any]) -> int:
 
 @contextmanager
 def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements the engine runs meanwhile (BEGIN/COMMIT go to the driver directly: not in it)."""
+    """The SQL statements run meanwhile through SQLAlchemy, or straight on the driver by connections checked
+    out of the engine's pool meanwhile (the hot statements, see driver_statement); transaction control
+    (BEGIN with its settings, COMMIT, ROLLBACK) is left out."""
     statements: list[str] = []
+    drivers: list[asyncpg.Connection] = []
 
     def record(*arguments: Any) -> None:
         statements.append(arguments[2])  # (connection, cursor, statement, parameters, context, executemany)
 
+    def record_driver(query: asyncpg.connection.LoggedQuery) -> None:
+        if not query.query.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(query.query)
+
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        driver.add_query_logger(record_driver)
+        drivers.append(driver)
+
     event.listen(engine.sync_engine, "before_cursor_execute", record)
+    event.listen(engine.sync_engine.pool, "checkout", watch)
     try:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine.sync_engine.pool, "checkout", watch)
+        for driver in drivers:
+            driver.remove_query_logger(record_driver)

@@ -89,18 +89,18 @@ class PostgresUnitOfWork:
             # Cancelled while opening: __aexit__ will not run, so the connection is handed back here.
             await self._close()
             raise
-        connection = self._connection
+        connection, driver = self._connection, self._driver
         self.tenants = PostgresTenantRepository(connection)
-        self.channels = PostgresChannelRepository(connection, self._cipher)
+        self.channels = PostgresChannelRepository(connection, driver, self._cipher)
         self.api_keys = PostgresApiKeyRepository(connection)
-        self.outbox = PostgresOutbox(connection)
-        self.inbox = PostgresInboxRepository(connection)
-        self.conversations = PostgresConversationRepository(connection)
-        self.messages = PostgresMessageRepository(connection)
+        self.outbox = PostgresOutbox(driver)
+        self.inbox = PostgresInboxRepository(connection, driver)
+        self.conversations = PostgresConversationRepository(connection, driver)
+        self.messages = PostgresMessageRepository(connection, driver)
         self.webhooks = PostgresWebhookRepository(connection, self._cipher)
         self.processed_messages = PostgresProcessedMessages(connection)
         self.timeline = PostgresConversationTimeline(connection)
-        self.turns = PostgresTurnRepository(connection)
+        self.turns = PostgresTurnRepository(connection, driver)
         self.tenant_tools = PostgresTenantToolRepository(connection)
         self.conversation_queries = PostgresConversationQueries(connection)
         self.documents = PostgresDocumentRepository(connection)

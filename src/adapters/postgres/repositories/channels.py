@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.postgres.driver_statement import DriverStatement
 from adapters.postgres.tables import channel_routes, channels
 from application.errors import Conflict
 from application.ports.repositories import ChannelRoute
@@ -15,15 +17,16 @@ from application.ports.security import SecretCipher
 from domain.channels.channel import Channel, ChannelKind, build_config
 from domain.common.ids import ChannelId, TenantId
 
-# Built once: read on every message, so no statement construction and cache-key generation per call.
-_GET = channels.select().where(
-    channels.c.tenant_id == sa.bindparam("b_tenant_id"), channels.c.id == sa.bindparam("b_id")
+# Run on the driver (see driver_statement): read on every message.
+_GET = DriverStatement(
+    channels.select().where(channels.c.tenant_id == sa.bindparam("b_tenant_id"), channels.c.id == sa.bindparam("b_id"))
 )
 
 
 class PostgresChannelRepository:
-    def __init__(self, connection: AsyncConnection, cipher: SecretCipher) -> None:
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, cipher: SecretCipher) -> None:
         self._connection = connection
+        self._driver = driver
         self._cipher = cipher
 
     async def add(self, channel: Channel) -> None:
@@ -31,8 +34,8 @@ class PostgresChannelRepository:
         await self._claim_route(channel)
 
     async def get(self, tenant_id: TenantId, channel_id: ChannelId) -> Channel | None:
-        row = (await self._connection.execute(_GET, {"b_tenant_id": tenant_id, "b_id": channel_id})).one_or_none()
-        return None if row is None else self._to_channel(row._mapping)
+        row = await _GET.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": channel_id})
+        return None if row is None else self._to_channel(row)
 
     async def list(self, tenant_id: TenantId) -> list[Channel]:
         rows = await self._connection.execute(

@@ -2,36 +2,62 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.postgres.driver_statement import DriverStatement, parameters_for
 from adapters.postgres.tables import conversations
 from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import Conversation, ConversationState
 
-# Built once: the hot statements skip construction and cache-key generation on every call.
-_INSERT_NEW = (
+_COLUMNS = (
+    "tenant_id",
+    "id",
+    "channel_id",
+    "contact_id",
+    "contact_name",
+    "state",
+    "handoff_reason",
+    "last_inbound_at",
+    "last_agent_at",
+    "created_at",
+    "updated_at",
+)
+# Written once, with the conversation: its keys and its contact.
+_FIXED = frozenset({"tenant_id", "id", "channel_id", "contact_id", "created_at"})
+
+# Run on the driver (see driver_statement): every message looks its conversation up and writes it.
+_INSERT_NEW = DriverStatement(
     insert(conversations)
+    .values(parameters_for(conversations, *_COLUMNS))
     .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "contact_id"])
     .returning(conversations.c.id)
 )
-_GET = conversations.select().where(
-    conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
+_GET = DriverStatement(
+    conversations.select().where(
+        conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
+    )
 )
-_FIND = conversations.select().where(
-    conversations.c.tenant_id == sa.bindparam("b_tenant_id"),
-    conversations.c.channel_id == sa.bindparam("b_channel_id"),
-    conversations.c.contact_id == sa.bindparam("b_contact_id"),
+_FIND = DriverStatement(
+    conversations.select().where(
+        conversations.c.tenant_id == sa.bindparam("b_tenant_id"),
+        conversations.c.channel_id == sa.bindparam("b_channel_id"),
+        conversations.c.contact_id == sa.bindparam("b_contact_id"),
+    )
 )
-_UPDATE = conversations.update().where(
-    conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id")
+_UPDATE = DriverStatement(
+    conversations.update()
+    .where(conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id"))
+    .values(parameters_for(conversations, *(name for name in _COLUMNS if name not in _FIXED)))
 )
 
 
 class PostgresConversationRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
         self._connection = connection
+        self._driver = driver
 
     async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:
         # Looked up first: most messages come from contacts who have a conversation already, and a lookup that
@@ -39,7 +65,7 @@ class PostgresConversationRepository:
         existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
         if existing is not None:
             return existing, False
-        added = await self._connection.scalar(_INSERT_NEW, _row(conversation))
+        added = await _INSERT_NEW.fetchrow(self._driver, _row(conversation))
         if added is not None:
             return conversation, True
         # Inserted meanwhile by a concurrent transaction, committed by now (the insert waited for it).
@@ -50,19 +76,16 @@ class PostgresConversationRepository:
 
     async def find(self, tenant_id: TenantId, channel_id: ChannelId, contact_id: str) -> Conversation | None:
         parameters = {"b_tenant_id": tenant_id, "b_channel_id": channel_id, "b_contact_id": contact_id}
-        row = (await self._connection.execute(_FIND, parameters)).one_or_none()
-        return None if row is None else _to_conversation(row._mapping)
+        row = await _FIND.fetchrow(self._driver, parameters)
+        return None if row is None else _to_conversation(row)
 
     async def get(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
-        row = (await self._connection.execute(_GET, {"b_tenant_id": tenant_id, "b_id": conversation_id})).one_or_none()
-        return None if row is None else _to_conversation(row._mapping)
+        row = await _GET.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": conversation_id})
+        return None if row is None else _to_conversation(row)
 
     async def update(self, conversation: Conversation) -> None:
-        values = _row(conversation)
-        for key in ("tenant_id", "id", "channel_id", "contact_id", "created_at"):
-            values.pop(key)
-        await self._connection.execute(
-            _UPDATE, {"b_tenant_id": conversation.tenant_id, "b_id": conversation.id, **values}
+        await _UPDATE.execute(
+            self._driver, {"b_tenant_id": conversation.tenant_id, "b_id": conversation.id, **_row(conversation)}
         )
 
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.postgres.driver_statement import DriverStatement, parameters_for
 from adapters.postgres.tables import inbox
 from application.ports.messaging_repositories import LockedInboxEntry
 from domain.channels.channel import ChannelKind
@@ -19,12 +21,12 @@ _INSERT_NEW = (
     .returning(inbox.c.id)
 )
 
-# Built once: every processed entry runs these, so no statement construction per call.
+# Run on the driver (see driver_statement): every processed entry runs these.
 _others = inbox.alias("others")
 # The entry, locked, and whether its contact has other events waiting. The partial index on pending entries
 # keeps the EXISTS to the contact's few rows still waiting; the state is a literal so that even a generic
 # (prepared) plan can use that index.
-_LOCK = (
+_LOCK = DriverStatement(
     sa.select(
         inbox,
         sa.exists()
@@ -40,12 +42,17 @@ _LOCK = (
     .where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
     .with_for_update(of=inbox)
 )
-_FINISH = inbox.update().where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
+_FINISH = DriverStatement(
+    inbox.update()
+    .where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
+    .values(parameters_for(inbox, "state", "outcome", "message_id", "processed_at"))
+)
 
 
 class PostgresInboxRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
         self._connection = connection
+        self._driver = driver
 
     async def add_new(self, entries: list[InboxEntry]) -> list[InboxEntry]:
         if not entries:
@@ -71,12 +78,12 @@ class PostgresInboxRepository:
         return [entry for entry in entries if entry.id in new_ids]
 
     async def lock(self, tenant_id: TenantId, entry_id: uuid.UUID) -> LockedInboxEntry | None:
-        row = (await self._connection.execute(_LOCK, {"b_tenant_id": tenant_id, "b_id": entry_id})).one_or_none()
-        return None if row is None else LockedInboxEntry(_to_entry(row._mapping), bool(row.others_pending))
+        row = await _LOCK.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": entry_id})
+        return None if row is None else LockedInboxEntry(_to_entry(row), bool(row["others_pending"]))
 
     async def finish(self, entry: InboxEntry) -> None:
-        await self._connection.execute(
-            _FINISH,
+        await _FINISH.execute(
+            self._driver,
             {
                 "b_tenant_id": entry.tenant_id,
                 "b_id": entry.id,

@@ -3,23 +3,47 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.postgres.driver_statement import DriverStatement, parameters_for
 from adapters.postgres.tables import messages
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageError, MessageType, SenderRole
 
-# Built once: the hot statements skip construction and cache-key generation on every call.
-_INSERT = messages.insert()
-_GET = (
+# Run on the driver (see driver_statement): every message is stored, read and updated through these.
+_INSERT = DriverStatement(
+    messages.insert().values(
+        parameters_for(
+            messages,
+            "tenant_id",
+            "id",
+            "created_at",
+            "conversation_id",
+            "channel_id",
+            "direction",
+            "sender",
+            "type",
+            "text",
+            "content",
+            "provider_message_id",
+            "reply_to_provider_id",
+            "status",
+            "error",
+            "occurred_at",
+            "idempotency_key",
+        )
+    )
+)
+_GET = DriverStatement(
     messages.select()
     .where(messages.c.tenant_id == sa.bindparam("b_tenant_id"), messages.c.id == sa.bindparam("b_id"))
     .order_by(messages.c.created_at.desc())
     .limit(1)
 )
-_UPDATE_DELIVERY = (
+_UPDATE_DELIVERY = DriverStatement(
     messages.update()
     .where(
         messages.c.tenant_id == sa.bindparam("b_tenant_id"),
@@ -36,12 +60,13 @@ _UPDATE_DELIVERY = (
 
 
 class PostgresMessageRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
         self._connection = connection
+        self._driver = driver
 
     async def add(self, message: Message) -> None:
-        await self._connection.execute(
-            _INSERT,
+        await _INSERT.execute(
+            self._driver,
             {
                 "tenant_id": message.tenant_id,
                 "id": message.id,
@@ -63,8 +88,8 @@ class PostgresMessageRepository:
         )
 
     async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None:
-        row = (await self._connection.execute(_GET, {"b_tenant_id": tenant_id, "b_id": message_id})).one_or_none()
-        return None if row is None else _to_message(row._mapping)
+        row = await _GET.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": message_id})
+        return None if row is None else _to_message(row)
 
     async def find_by_provider_id(
         self, tenant_id: TenantId, channel_id: ChannelId, provider_message_id: str
@@ -96,8 +121,8 @@ class PostgresMessageRepository:
         return [_to_message(row._mapping) for row in rows]
 
     async def update_delivery(self, message: Message) -> None:
-        await self._connection.execute(
-            _UPDATE_DELIVERY,
+        await _UPDATE_DELIVERY.execute(
+            self._driver,
             {
                 "b_tenant_id": message.tenant_id,
                 "b_id": message.id,

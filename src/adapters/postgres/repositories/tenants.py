@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,7 +35,7 @@ class PostgresTenantRepository:
 
     async def get(self, tenant_id: TenantId) -> Tenant | None:
         row = (await self._connection.execute(_GET, {"b_id": tenant_id})).one_or_none()
-        return None if row is None else _to_tenant(row)
+        return None if row is None else _to_tenant(row._mapping)
 
     async def list(self, *, limit: int, cursor: str | None, only: TenantId | None = None) -> Page[Tenant]:
         query = tenants.select().order_by(tenants.c.created_at, tenants.c.id).limit(limit + 1)
@@ -44,7 +45,7 @@ class PostgresTenantRepository:
             created_at, last_id = _decode_cursor(cursor)
             query = query.where(sa.tuple_(tenants.c.created_at, tenants.c.id) > sa.tuple_(created_at, last_id))
         rows = (await self._connection.execute(query)).all()
-        items = [_to_tenant(row) for row in rows[:limit]]
+        items = [_to_tenant(row._mapping) for row in rows[:limit]]
         next_cursor = _encode_cursor(items[-1]) if len(rows) > limit else None
         return Page(items=items, next_cursor=next_cursor)
 
@@ -66,8 +67,7 @@ class PostgresTenantRepository:
         return None if value is None else TenantSettings.from_dict({"rate_limits": value}).rate_limits
 
 
-def _to_tenant(row: sa.Row[tuple[object, ...]]) -> Tenant:
-    mapping = row._mapping
+def _to_tenant(mapping: Any) -> Tenant:
     return Tenant(
         id=TenantId(mapping["id"]),
         name=mapping["name"],

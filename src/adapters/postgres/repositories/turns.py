@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.postgres.driver_statement import DriverStatement, parameters_for
 from adapters.postgres.repositories.conversations import _to_conversation
 from adapters.postgres.repositories.messages import _to_message
 from adapters.postgres.repositories.tenant_tools import _to_tool
@@ -21,13 +23,13 @@ from domain.conversations.conversation import Conversation
 from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
 
-# Built once: every turn runs these, so they skip construction and cache-key generation on every call.
+# Run on the driver (see driver_statement): every turn runs these.
 # The tenant's row, whether it has a chunk to search, and its active tools (a row per tool, the tenant's columns
 # repeated; one row without tool columns when it has none): any chunk is searchable (the keyword leg reads them
 # all, whatever their document's state or embedding model). The EXISTS is one probe of the chunks' primary
 # key (tenant_id first); it and the tools ride on a read the turn makes anyway instead of costing round trips.
 _TOOL_PREFIX = "tool_"
-_TENANT = (
+_TENANT = DriverStatement(
     sa.select(
         tenants,
         sa.exists().where(chunks.c.tenant_id == sa.bindparam("b_id")).label("has_knowledge"),
@@ -41,12 +43,12 @@ _TENANT = (
     .where(tenants.c.id == sa.bindparam("b_id"))
     .order_by(tenant_tools.c.name)
 )
-_LOCK_CONVERSATION = (
+_LOCK_CONVERSATION = DriverStatement(
     conversations.select()
     .where(conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id"))
     .with_for_update()
 )
-_RECENT_MESSAGES = (
+_RECENT_MESSAGES = DriverStatement(
     messages.select()
     .where(
         messages.c.tenant_id == sa.bindparam("b_tenant_id"),
@@ -55,7 +57,7 @@ _RECENT_MESSAGES = (
     .order_by(messages.c.created_at.desc(), messages.c.id.desc())
     .limit(sa.bindparam("b_limit"))
 )
-_MESSAGES_AFTER = (
+_MESSAGES_AFTER = DriverStatement(
     messages.select()
     .where(
         messages.c.tenant_id == sa.bindparam("b_tenant_id"),
@@ -81,53 +83,53 @@ _CLAIMED_MESSAGE = (
         outbound_sends.c.idempotency_key == sa.bindparam("b_key"),
     )
 )
-_CLAIM_REPLY = (
+_CLAIM_REPLY = DriverStatement(
     insert(outbound_sends)
+    .values(parameters_for(outbound_sends, "tenant_id", "idempotency_key", "message_id", "message_created_at"))
     .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
     .returning(outbound_sends.c.message_id)
 )
 
 
 class PostgresTurnRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
         self._connection = connection
+        self._driver = driver
 
     async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
-        rows = (await self._connection.execute(_TENANT, {"b_id": tenant_id})).all()
+        rows = await _TENANT.fetch(self._driver, {"b_id": tenant_id})
         if not rows:
             return None
         tools = tuple(
-            _to_tool({column.name: row._mapping[_TOOL_PREFIX + column.name] for column in tenant_tools.c})
+            _to_tool({column.name: row[_TOOL_PREFIX + column.name] for column in tenant_tools.c})
             for row in rows
-            if row._mapping[_TOOL_PREFIX + "id"] is not None
+            if row[_TOOL_PREFIX + "id"] is not None
         )
-        return TurnTenant(_to_tenant(rows[0]), bool(rows[0].has_knowledge), tools)
+        return TurnTenant(_to_tenant(rows[0]), bool(rows[0]["has_knowledge"]), tools)
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
-        row = (
-            await self._connection.execute(_LOCK_CONVERSATION, {"b_tenant_id": tenant_id, "b_id": conversation_id})
-        ).one_or_none()
-        return None if row is None else _to_conversation(row._mapping)
+        row = await _LOCK_CONVERSATION.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": conversation_id})
+        return None if row is None else _to_conversation(row)
 
     async def recent_messages(self, tenant_id: TenantId, conversation_id: ConversationId, limit: int) -> list[Message]:
-        rows = await self._connection.execute(
-            _RECENT_MESSAGES, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_limit": limit}
+        rows = await _RECENT_MESSAGES.fetch(
+            self._driver, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_limit": limit}
         )
-        return [_to_message(row._mapping) for row in reversed(rows.all())]
+        return [_to_message(row) for row in reversed(rows)]
 
     async def messages_after(
         self, tenant_id: TenantId, conversation_id: ConversationId, moment: datetime
     ) -> list[Message]:
-        rows = await self._connection.execute(
-            _MESSAGES_AFTER, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_moment": moment}
+        rows = await _MESSAGES_AFTER.fetch(
+            self._driver, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_moment": moment}
         )
-        return [_to_message(row._mapping) for row in rows]
+        return [_to_message(row) for row in rows]
 
     async def claim_reply(
         self, tenant_id: TenantId, idempotency_key: str, message_id: MessageId, message_created_at: datetime
     ) -> bool:
-        claimed = await self._connection.scalar(
-            _CLAIM_REPLY,
+        claimed = await _CLAIM_REPLY.fetchrow(
+            self._driver,
             {
                 "tenant_id": tenant_id,
                 "idempotency_key": idempotency_key,
