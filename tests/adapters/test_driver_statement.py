@@ -46,3 +46,8 @@ def test_a_result_column_sqlalchemy_would_convert_is_refused() -> None:
     # asyncpg gives arrays as lists; SQLAlchemy's ARRAY type post-processes them.
     with pytest.raises(TypeError, match="scopes"):
         DriverStatement(sa.select(api_keys.c.scopes))
+
+
+def test_none_goes_through_the_bind_processor_as_with_sqlalchemy() -> None:
+    # SQLAlchemy stores None in a JSON column as JSON null, not SQL NULL; so must the driver path.
+    assert _INSERT.arguments({"id": "x", "name": "Acme", "settings": None})[2] == "null"

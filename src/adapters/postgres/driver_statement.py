@@ -45,7 +45,8 @@ class DriverStatement:
         arguments = []
         for name, process, bind in self._parameters:
             value = values[name] if bind.required else values.get(name, bind.value)
-            arguments.append(value if process is None or value is None else process(value))
+            # None too goes through the processor, as SQLAlchemy does (a JSON column stores it as JSON null).
+            arguments.append(value if process is None else process(value))
         return arguments
 
     async def fetch(self, driver: asyncpg.Connection, values: Mapping[str, Any]) -> list[asyncpg.Record]:
