@@ -57,6 +57,8 @@ _RECENT_MESSAGES = DriverStatement(
     .order_by(messages.c.created_at.desc(), messages.c.id.desc())
     .limit(sa.bindparam("b_limit"))
 )
+# Run after `_LOCK_CONVERSATION`, never joined into it: a statement reads from the snapshot taken when it
+# starts, so one that waited for the lock would not see the messages its holder committed (an agent's reply).
 _MESSAGES_AFTER = DriverStatement(
     messages.select()
     .where(
