@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.inbox_intake import PostgresInboxIntake
+from adapters.postgres.tenant_sessions import TenantSessions
 from application.errors import ServiceUnavailable
 from application.ports.tasks import Task
 from domain.channels.channel import ChannelKind
@@ -22,10 +23,10 @@ from tests.support.api import Client, create_channel, create_tenant
 @pytest.fixture
 async def intake(database_url: str) -> AsyncIterator[PostgresInboxIntake]:
     # One connection: every write reuses the session the previous one left behind.
-    intake = PostgresInboxIntake(database_url, max_connections=1)
-    await intake.start()
-    yield intake
-    await intake.close()
+    sessions = TenantSessions(database_url, max_connections=1)
+    await sessions.start()
+    yield PostgresInboxIntake(sessions)
+    await sessions.close()
 
 
 async def _channel(client: Client, name: str, phone_number_id: str) -> tuple[TenantId, ChannelId]:

@@ -29,6 +29,7 @@ from application.conversations.handle_conversation_turn import (
 from application.conversations.send_agent_message import SendAgentMessage, SendAgentMessageInput
 from application.knowledge.search_knowledge import SearchKnowledge
 from application.knowledge.tools import TenantKnowledgeSearch
+from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.knowledge_search import KnowledgePassage
 from application.ports.llm import ChatCompletion, ChatRole
 from application.ports.security import SecretCipher
@@ -80,6 +81,7 @@ class World:
         return HandleConversationTurn(
             await self.container.get(UnitOfWorkFactory),
             self.gateway,
+            await self.container.get(DeliveryOutcomes),
             self.model,
             self.knowledge,
             self.invoker,
@@ -364,7 +366,12 @@ async def test_an_agent_reply_while_the_bot_thinks_wins(world: World) -> None:
     conversation_id = world.conversation_id
 
     async def agent_replies() -> None:
-        send = SendAgentMessage(await world.container.get(UnitOfWorkFactory), world.gateway, SystemClock())
+        send = SendAgentMessage(
+            await world.container.get(UnitOfWorkFactory),
+            world.gateway,
+            await world.container.get(DeliveryOutcomes),
+            SystemClock(),
+        )
         await send.execute(SendAgentMessageInput(ADMIN, world.tenant_id, conversation_id, "Yes, 10 to 4!"))
 
     world.model.before_answer = agent_replies

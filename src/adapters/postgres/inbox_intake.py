@@ -1,19 +1,12 @@
-"""Webhook intake on its own asyncpg pool, without SQLAlchemy: the acknowledgement waits for this write,
-so it is one statement (inbox and outbox together) committed on its own, one round trip.
-
-The pool's connections do nothing else, so their row-level security scope is set for the session, not
-per transaction: the app role when a connection opens, the tenant when the connection last wrote for
-another tenant (one more round trip). Row-level security still checks every row against that tenant,
-so a scope that were ever wrong would fail the write, never store rows under another tenant.
-"""
+"""Webhook intake without SQLAlchemy: the acknowledgement waits for this write, so it is one statement
+(inbox and outbox together) committed on its own, one round trip, on a tenant-scoped session
+(see tenant_sessions)."""
 
 from __future__ import annotations
 
-import asyncpg  # type: ignore[import-untyped]
 import msgspec
 
-from adapters.postgres.engine import APP_ROLE, CONNECTION_ERRORS, to_asyncpg_url
-from application.errors import ServiceUnavailable
+from adapters.postgres.tenant_sessions import TenantSessions
 from application.observability import correlation_id_var
 from application.ports.tasks import Task
 from domain.channels.inbox import InboxEntry
@@ -40,46 +33,15 @@ WITH new_entries AS (
 SELECT id FROM new_entries
 """
 
-_SESSION_SCOPE = "SELECT set_config('role', $1, false), set_config('app.bypass_rls', 'off', false)"
-_TENANT_SCOPE = "SELECT set_config('app.tenant_id', $1, false)"
-
-
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Released connections keep their session: its scope is what saves the round trips (asyncpg
-    still rolls back a transaction left open, though none is ever opened here)."""
-
 
 class PostgresInboxIntake:
-    def __init__(self, database_url: str, *, max_connections: int = 8) -> None:
-        self._dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
-        self._max_connections = max_connections
-        self._pool: asyncpg.Pool | None = None
-        # The tenant each open connection (by server process id) is scoped to.
-        self._tenant_of: dict[int, TenantId] = {}
+    def __init__(self, sessions: TenantSessions) -> None:
+        self._sessions = sessions
         self._encode = msgspec.json.Encoder().encode
-
-    async def start(self) -> None:
-        # Connections are opened on first use, so a database that is down does not stop start-up.
-        self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=0, max_size=self._max_connections, init=self._open_session, reset=_keep_session
-        )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-
-    async def _open_session(self, connection: asyncpg.Connection) -> None:
-        await connection.execute(_SESSION_SCOPE, APP_ROLE)
-        pid: int = connection.get_server_pid()
-        # A new connection may reuse a closed one's process id: nothing is known about its tenant yet.
-        self._tenant_of.pop(pid, None)
-        connection.add_termination_listener(lambda _: self._tenant_of.pop(pid, None))
 
     async def store_new(self, tenant_id: TenantId, entries: list[tuple[InboxEntry, Task]]) -> list[InboxEntry]:
         if not entries:
             return []
-        if self._pool is None:
-            raise RuntimeError("the inbox intake is used before start()")
         encode = self._encode
         correlation_id = correlation_id_var.get()
         arguments = (
@@ -98,22 +60,9 @@ class PostgresInboxIntake:
             [encode(task.envelope()).decode() for _, task in entries],
             [task.correlation_id or correlation_id for _, task in entries],
         )
-        try:
-            connection = await self._pool.acquire()
-        except CONNECTION_ERRORS as error:
-            raise ServiceUnavailable("the database is not reachable") from error
-        try:
-            pid = connection.get_server_pid()
-            if self._tenant_of.get(pid) != tenant_id:
-                self._tenant_of.pop(pid, None)
-                await connection.execute(_TENANT_SCOPE, str(tenant_id))
-                self._tenant_of[pid] = tenant_id
-            # Outside any explicit transaction: the statement commits on its own before it answers.
+        # Committed or not is unknown when the connection is lost (ServiceUnavailable): the webhook is not
+        # acknowledged, and the redelivery is deduplicated.
+        async with self._sessions.scoped_to(tenant_id) as connection:
             rows = await connection.fetch(_STORE_NEW, *arguments)
-        except CONNECTION_ERRORS as error:
-            # Committed or not is unknown: the webhook is not acknowledged, and the redelivery is deduplicated.
-            raise ServiceUnavailable("the database is not reachable") from error
-        finally:
-            await self._pool.release(connection)
         new_ids = {row[0] for row in rows}
         return [entry for entry, _ in entries if entry.id in new_ids]

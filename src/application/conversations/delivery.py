@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from application.conversations.outbound_content import sendable
+from application.conversations.views import message_event
 from application.ports.channel_gateway import (
     ChannelGateway,
     ChannelSendError,
@@ -19,6 +20,7 @@ from application.ports.channel_gateway import (
     OutboundMedia,
     TemplateMessage,
 )
+from application.ports.delivery_outcomes import DeliveryOutcomes
 from domain.channels.channel import Channel, ChannelKind
 from domain.conversations.citations import Citation, with_footnotes
 from domain.conversations.conversation import Conversation
@@ -66,6 +68,19 @@ def rendered_text(message: Message, channel: Channel, language: str) -> str:
     if channel.kind is ChannelKind.WEBCHAT or not citations:
         return message.text
     return with_footnotes(message.text, citations, phrase(Phrase.SOURCES, language))
+
+
+async def send_and_record(
+    gateway: ChannelGateway,
+    outcomes: DeliveryOutcomes,
+    channel: Channel,
+    conversation: Conversation,
+    message: Message,
+    language: str,
+) -> None:
+    """Send a pending message, then record what became of it, with its message.sent or message.failed event."""
+    await send(gateway, channel, conversation, message, language)
+    await outcomes.record(message, message_event(message, conversation.contact_id))
 
 
 async def send(

@@ -28,6 +28,7 @@ from application.conversations.turn_tools import SourceBook, ToolOutcome, TurnTo
 from application.conversations.views import conversation_event, message_event
 from application.ports.channel_gateway import ChannelGateway, ChannelSendError
 from application.ports.clock import Clock
+from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.knowledge_search import KnowledgePassage, KnowledgeSearch
 from application.ports.llm import ChatMessage, ChatModel, ChatModelUnavailable, ChatRequest, ChatRole, DeltaSink
 from application.ports.reply_stream import ReplyStream
@@ -156,6 +157,7 @@ class HandleConversationTurn:
         self,
         uow_factory: UnitOfWorkFactory,
         gateway: ChannelGateway,
+        outcomes: DeliveryOutcomes,
         chat_model: ChatModel,
         knowledge: KnowledgeSearch,
         invoker: ToolInvoker,
@@ -166,6 +168,7 @@ class HandleConversationTurn:
     ) -> None:
         self._uow_factory = uow_factory
         self._gateway = gateway
+        self._outcomes = outcomes
         self._model = chat_model
         self._knowledge = knowledge
         self._invoker = invoker
@@ -443,20 +446,17 @@ class HandleConversationTurn:
         if reply.status is DeliveryStatus.PENDING:
             # Once sending starts, a cancelled task (broker connection lost, shutdown) still records the
             # outcome: otherwise a reply that went out would look unconfirmed and be reported as unknown.
-            await asyncio.shield(self._send_and_record(turn, reply))
+            await asyncio.shield(
+                delivery.send_and_record(
+                    self._gateway, self._outcomes, turn.channel, turn.conversation, reply, turn.language
+                )
+            )
         sent = reply.status is not DeliveryStatus.FAILED
         return ConversationTurnResult(
             TurnOutcome.REPLIED if sent else TurnOutcome.REPLY_FAILED,
             reply.id,
             "" if reply.error is None else reply.error.code,
         )
-
-    async def _send_and_record(self, turn: _Turn, reply: Message) -> None:
-        await delivery.send(self._gateway, turn.channel, turn.conversation, reply, turn.language)
-        async with self._uow_factory(turn.tenant.id) as uow:
-            await uow.messages.update_delivery(reply)
-            await uow.outbox.add([message_event(reply, turn.conversation.contact_id)])
-            await uow.commit()
 
     async def _claim(
         self, turn: _Turn, reply: Message, records: Sequence[ToolCallRecord]

@@ -23,6 +23,7 @@ from application.conversations.views import MessageView, message_event
 from application.errors import Conflict, InvalidInput, NotFound
 from application.ports.channel_gateway import ChannelGateway, ChannelSendError, InteractiveMessage
 from application.ports.clock import Clock
+from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import Channel
 from domain.common.ids import ConversationId, MessageId, TenantId, new_id
@@ -47,9 +48,12 @@ class SendAgentMessageInput:
 
 
 class SendAgentMessage:
-    def __init__(self, uow_factory: UnitOfWorkFactory, gateway: ChannelGateway, clock: Clock) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, gateway: ChannelGateway, outcomes: DeliveryOutcomes, clock: Clock
+    ) -> None:
         self._uow_factory = uow_factory
         self._gateway = gateway
+        self._outcomes = outcomes
         self._clock = clock
 
     async def execute(self, data: SendAgentMessageInput) -> MessageView:
@@ -109,7 +113,11 @@ class SendAgentMessage:
             await uow.commit()
         if message.status is DeliveryStatus.PENDING:
             # A client hanging up mid-request must not leave a message that went out recorded as pending.
-            await asyncio.shield(self._send_and_record(message, channel, conversation, tenant.settings.language))
+            await asyncio.shield(
+                delivery.send_and_record(
+                    self._gateway, self._outcomes, channel, conversation, message, tenant.settings.language
+                )
+            )
         return MessageView.of(message)
 
     def _check_interactive(self, channel: Channel, message: InteractiveMessage) -> None:
@@ -121,15 +129,6 @@ class SendAgentMessage:
                 f"{error.title}: {error.details}" if error.details else error.title,
                 details={"field": "interactive", "channel_kind": str(channel.kind)},
             ) from error
-
-    async def _send_and_record(
-        self, message: Message, channel: Channel, conversation: Conversation, language: str
-    ) -> None:
-        await delivery.send(self._gateway, channel, conversation, message, language)
-        async with self._uow_factory(message.tenant_id) as uow:
-            await uow.messages.update_delivery(message)
-            await uow.outbox.add([message_event(message, conversation.contact_id)])
-            await uow.commit()
 
 
 async def _reaction_target(uow: UnitOfWork, conversation: Conversation, reaction: Reaction) -> OutboundReaction:

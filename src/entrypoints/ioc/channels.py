@@ -8,7 +8,9 @@ from dishka import Provider, Scope, provide
 
 from adapters.messenger.channel import MessengerChannel
 from adapters.meta.graph_client import GraphApiClient
+from adapters.postgres.delivery_outcomes import PostgresDeliveryOutcomes
 from adapters.postgres.inbox_intake import PostgresInboxIntake
+from adapters.postgres.tenant_sessions import TenantSessions
 from adapters.storage.local_files import LocalBlobStorage
 from adapters.webchat.channel import WebChatChannel
 from adapters.whatsapp.channel import WhatsAppChannel
@@ -25,6 +27,7 @@ from application.inbox.inbox_writer import InboxWriter
 from application.inbox.process_inbox_entry import ProcessInboxEntry
 from application.ports.blob_storage import BlobStorage
 from application.ports.channel_gateway import ChannelGateway
+from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.inbox_intake import InboxIntake
 from application.ports.rate_limiter import SendPacer
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -70,13 +73,21 @@ class ChannelsProvider(Provider):
         return PlatformWebhookSecrets(app_secret=settings.meta.app_secret, verify_token=settings.meta.verify_token)
 
     @provide
-    async def inbox_intake(self, settings: Settings) -> AsyncIterator[InboxIntake]:
+    async def tenant_sessions(self, settings: Settings) -> AsyncIterator[TenantSessions]:
         if settings.database_url is None:
             raise ConfigurationError("no database: start the embedded one before building the container")
-        intake = PostgresInboxIntake(settings.database_url)
-        await intake.start()
-        yield intake
-        await intake.close()
+        sessions = TenantSessions(settings.database_url)
+        await sessions.start()
+        yield sessions
+        await sessions.close()
+
+    @provide
+    def inbox_intake(self, sessions: TenantSessions) -> InboxIntake:
+        return PostgresInboxIntake(sessions)
+
+    @provide
+    def delivery_outcomes(self, sessions: TenantSessions) -> DeliveryOutcomes:
+        return PostgresDeliveryOutcomes(sessions)
 
     @provide
     def inbox_writer(self, intake: InboxIntake) -> InboxWriter:

@@ -19,6 +19,7 @@ from application.conversations.release_idle_handoffs import ReleaseIdleHandoffs
 from application.conversations.send_agent_message import SendAgentMessage
 from application.ports.channel_gateway import ChannelGateway
 from application.ports.clock import Clock
+from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.knowledge_search import KnowledgeSearch
 from application.ports.llm import ChatModel
 from application.ports.reply_stream import ReplyStream
@@ -49,6 +50,7 @@ class ConversationsProvider(Provider):
         self,
         uow_factory: UnitOfWorkFactory,
         gateway: ChannelGateway,
+        outcomes: DeliveryOutcomes,
         chat_model: ChatModel,
         knowledge: KnowledgeSearch,
         invoker: ToolInvoker,
@@ -61,6 +63,7 @@ class ConversationsProvider(Provider):
         return HandleConversationTurn(
             uow_factory,
             gateway,
+            outcomes,
             chat_model,
             knowledge,
             invoker,
