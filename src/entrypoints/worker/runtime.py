@@ -19,7 +19,7 @@ from application.ports.events import OutboxFeed, OutboxKind
 from entrypoints.settings import Settings
 from entrypoints.worker.dispatch import Dispatcher
 from entrypoints.worker.registry import PeriodicJob, WorkerHandlers
-from entrypoints.worker.relay import EVENT_GATHER_SECONDS, RelayLoop
+from entrypoints.worker.relay import EVENT_ROUND_INTERVAL_SECONDS, RelayLoop
 from entrypoints.worker.transport import WorkerTransport
 from entrypoints.worker.webhooks import WebhookDeliveryLoop
 
@@ -60,7 +60,7 @@ async def worker_services(container: AsyncContainer, settings: Settings) -> Asyn
             batch=settings.events.relay_batch_size,
             wake=notifications.subscribe(OUTBOX_CHANNEL, OutboxKind.EVENT.value),
             poll_seconds=poll,
-            gather_seconds=EVENT_GATHER_SECONDS,
+            round_interval_seconds=EVENT_ROUND_INTERVAL_SECONDS,
         ),
         task_relays=[
             RelayLoop(
