@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -21,12 +20,8 @@ from tests.support.channels import store_whatsapp_channel
 
 
 @pytest.fixture
-async def outcomes(database_url: str) -> AsyncIterator[PostgresDeliveryOutcomes]:
-    # One connection: each record reuses the session the previous one left, scoped to another tenant.
-    sessions = TenantSessions(database_url, max_connections=1)
-    await sessions.start()
-    yield PostgresDeliveryOutcomes(sessions)
-    await sessions.close()
+def outcomes(one_tenant_session: TenantSessions) -> PostgresDeliveryOutcomes:
+    return PostgresDeliveryOutcomes(one_tenant_session)
 
 
 async def pending_reply(uow_factory: PostgresUnitOfWorkFactory, channel: Channel) -> Message:

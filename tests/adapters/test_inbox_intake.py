@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -21,12 +20,8 @@ from tests.support.api import Client, create_channel, create_tenant
 
 
 @pytest.fixture
-async def intake(database_url: str) -> AsyncIterator[PostgresInboxIntake]:
-    # One connection: every write reuses the session the previous one left behind.
-    sessions = TenantSessions(database_url, max_connections=1)
-    await sessions.start()
-    yield PostgresInboxIntake(sessions)
-    await sessions.close()
+def intake(one_tenant_session: TenantSessions) -> PostgresInboxIntake:
+    return PostgresInboxIntake(one_tenant_session)
 
 
 async def _channel(client: Client, name: str, phone_number_id: str) -> tuple[TenantId, ChannelId]:
