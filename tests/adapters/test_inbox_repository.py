@@ -73,5 +73,16 @@ async def test_the_question_reads_the_contacts_entries_not_every_pending_one(
 
     read = await rows_read(database_url, _LOCK, {"b_tenant_id": lone.tenant_id, "b_id": lone.id})
     assert not await others_pending(uow_factory, lone)
-    # The entry itself, by its key; none of the 4,000 other waiting entries.
-    assert read <= 2
+    # The entry itself and its channel, by their keys; none of the 4,000 other waiting entries.
+    assert read <= 3
+
+
+async def test_the_entry_comes_with_its_channel_as_stored(uow_factory: PostgresUnitOfWorkFactory) -> None:
+    channel = await store_whatsapp_channel(uow_factory, "106540352242555")
+    waiting = entry(channel, "15550001")
+    await store(uow_factory, waiting)
+    async with uow_factory(channel.tenant_id) as uow:
+        locked = await uow.inbox.lock(channel.tenant_id, waiting.id)
+    assert locked is not None
+    assert locked.channel == channel
+    assert locked.channel.secrets == {"access_token": "token"}

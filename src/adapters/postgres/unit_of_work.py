@@ -94,7 +94,7 @@ class PostgresUnitOfWork:
         self.channels = PostgresChannelRepository(connection, driver, self._cipher)
         self.api_keys = PostgresApiKeyRepository(connection)
         self.outbox = PostgresOutbox(driver)
-        self.inbox = PostgresInboxRepository(connection, driver)
+        self.inbox = PostgresInboxRepository(connection, driver, self._cipher)
         self.conversations = PostgresConversationRepository(connection, driver)
         self.messages = PostgresMessageRepository(connection, driver)
         self.webhooks = PostgresWebhookRepository(connection, self._cipher)

@@ -109,10 +109,9 @@ class ProcessInboxEntry:
             locked = await uow.inbox.lock(data.tenant_id, data.inbox_id)
             if locked is None:
                 return ProcessInboxEntryResult("not_found")
-            entry = locked.entry
+            entry, channel = locked.entry, locked.channel
             if entry.done:
                 return await self._redelivered(uow, locked, read_turn)
-            channel = await uow.channels.get(data.tenant_id, entry.channel_id)
             event: NormalisedEvent
             if channel is None or not channel.active:
                 event = IgnoredEvent("the channel is inactive or gone")

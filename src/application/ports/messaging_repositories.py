@@ -8,6 +8,7 @@ from typing import Protocol
 
 import attrs
 
+from domain.channels.channel import Channel
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.conversation import Conversation
@@ -19,6 +20,8 @@ class LockedInboxEntry:
     entry: InboxEntry
     # Another event of the entry's contact on its channel is stored and not processed yet.
     others_pending: bool
+    # The entry's channel as stored now (None once deleted), read with the entry.
+    channel: Channel | None
 
 
 class InboxRepository(Protocol):
@@ -27,8 +30,8 @@ class InboxRepository(Protocol):
         ...
 
     async def lock(self, tenant_id: TenantId, entry_id: uuid.UUID) -> LockedInboxEntry | None:
-        """The entry, held until the transaction ends so that it is never processed twice at once, and whether
-        other events of its contact are waiting, in one read."""
+        """The entry, held until the transaction ends so that it is never processed twice at once, whether
+        other events of its contact are waiting, and its channel, in one read."""
         ...
 
     async def finish(self, entry: InboxEntry) -> None:

@@ -35,13 +35,13 @@ class PostgresChannelRepository:
 
     async def get(self, tenant_id: TenantId, channel_id: ChannelId) -> Channel | None:
         row = await _GET.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": channel_id})
-        return None if row is None else self._to_channel(row)
+        return None if row is None else to_channel(row, self._cipher)
 
     async def list(self, tenant_id: TenantId) -> list[Channel]:
         rows = await self._connection.execute(
             channels.select().where(channels.c.tenant_id == tenant_id).order_by(channels.c.created_at)
         )
-        return [self._to_channel(row._mapping) for row in rows]
+        return [to_channel(row._mapping, self._cipher) for row in rows]
 
     async def update(self, channel: Channel, *, previous_external_id: str) -> None:
         values = self._row(channel)
@@ -67,7 +67,7 @@ class PostgresChannelRepository:
                 .returning(*channels.c)
             )
         ).one_or_none()
-        return None if row is None else self._to_channel(row._mapping)
+        return None if row is None else to_channel(row._mapping, self._cipher)
 
     async def route(self, kind: ChannelKind, external_id: str) -> ChannelRoute | None:
         row = (
@@ -81,7 +81,7 @@ class PostgresChannelRepository:
 
     async def locate(self, channel_id: ChannelId) -> Channel | None:
         row = (await self._connection.execute(channels.select().where(channels.c.id == channel_id))).one_or_none()
-        return None if row is None else self._to_channel(row._mapping)
+        return None if row is None else to_channel(row._mapping, self._cipher)
 
     async def _claim_route(self, channel: Channel) -> None:
         claimed = await self._connection.scalar(
@@ -120,18 +120,20 @@ class PostgresChannelRepository:
             "updated_at": channel.updated_at,
         }
 
-    def _to_channel(self, row: Any) -> Channel:
-        kind = ChannelKind(row["kind"])
-        encrypted = row["secrets_encrypted"]
-        secrets = json.loads(self._cipher.decrypt(bytes(encrypted), context=row["id"].bytes)) if encrypted else {}
-        return Channel(
-            id=ChannelId(row["id"]),
-            tenant_id=TenantId(row["tenant_id"]),
-            kind=kind,
-            name=row["name"],
-            config=build_config(kind, row["config"]),
-            secrets=secrets,
-            active=row["active"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+
+def to_channel(row: Any, cipher: SecretCipher) -> Channel:
+    """A channel from its row (a mapping of its columns), its secrets decrypted."""
+    kind = ChannelKind(row["kind"])
+    encrypted = row["secrets_encrypted"]
+    secrets = json.loads(cipher.decrypt(bytes(encrypted), context=row["id"].bytes)) if encrypted else {}
+    return Channel(
+        id=ChannelId(row["id"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        kind=kind,
+        name=row["name"],
+        config=build_config(kind, row["config"]),
+        secrets=secrets,
+        active=row["active"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )

@@ -9,8 +9,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.driver_statement import DriverStatement, parameters_for
-from adapters.postgres.tables import inbox
+from adapters.postgres.repositories.channels import to_channel
+from adapters.postgres.tables import channels, inbox
 from application.ports.messaging_repositories import LockedInboxEntry
+from application.ports.security import SecretCipher
 from domain.channels.channel import ChannelKind
 from domain.channels.inbox import InboxEntry, InboxState
 from domain.common.ids import ChannelId, MessageId, TenantId
@@ -23,9 +25,11 @@ _INSERT_NEW = (
 
 # Run on the driver (see driver_statement): every processed entry runs these.
 _others = inbox.alias("others")
-# The entry, locked, and whether its contact has other events waiting. The partial index on pending entries
-# keeps the EXISTS to the contact's few rows still waiting; the state is a literal so that even a generic
-# (prepared) plan can use that index.
+# The entry, locked, whether its contact has other events waiting, and its channel (not locked: a channel
+# changed meanwhile is read as the entry's processing would have read it a moment earlier). The partial index
+# on pending entries keeps the EXISTS to the contact's few rows still waiting; the state is a literal so that
+# even a generic (prepared) plan can use that index.
+_CHANNEL_PREFIX = "channel__"
 _LOCK = DriverStatement(
     sa.select(
         inbox,
@@ -38,6 +42,12 @@ _LOCK = DriverStatement(
             _others.c.id != inbox.c.id,
         )
         .label("others_pending"),
+        *(column.label(_CHANNEL_PREFIX + column.name) for column in channels.c),
+    )
+    .select_from(
+        inbox.outerjoin(
+            channels, sa.and_(channels.c.tenant_id == inbox.c.tenant_id, channels.c.id == inbox.c.channel_id)
+        )
     )
     .where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
     .with_for_update(of=inbox)
@@ -50,9 +60,10 @@ _FINISH = DriverStatement(
 
 
 class PostgresInboxRepository:
-    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, cipher: SecretCipher) -> None:
         self._connection = connection
         self._driver = driver
+        self._cipher = cipher
 
     async def add_new(self, entries: list[InboxEntry]) -> list[InboxEntry]:
         if not entries:
@@ -79,7 +90,14 @@ class PostgresInboxRepository:
 
     async def lock(self, tenant_id: TenantId, entry_id: uuid.UUID) -> LockedInboxEntry | None:
         row = await _LOCK.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": entry_id})
-        return None if row is None else LockedInboxEntry(_to_entry(row), bool(row["others_pending"]))
+        if row is None:
+            return None
+        channel = (
+            None
+            if row[_CHANNEL_PREFIX + "id"] is None
+            else to_channel({column.name: row[_CHANNEL_PREFIX + column.name] for column in channels.c}, self._cipher)
+        )
+        return LockedInboxEntry(_to_entry(row), bool(row["others_pending"]), channel)
 
     async def finish(self, entry: InboxEntry) -> None:
         await _FINISH.execute(
