@@ -4,6 +4,8 @@ claimed reply key."""
 
 from __future__ import annotations
 
+import attrs
+
 from adapters.postgres.repositories.turns import _CLAIMED_MESSAGE
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from application.ports.conversation_store import TurnTenant
@@ -146,8 +148,7 @@ async def store_claimed_replies(
                 status=DeliveryStatus.SENT,
                 idempotency_key=key,
             )
-            assert await uow.turns.claim_reply(channel.tenant_id, key, message.id, message.created_at)
-            await uow.messages.add(message)
+            assert await uow.turns.add_claimed(message)
             stored[key] = message
         await uow.commit()
     return stored
@@ -180,3 +181,18 @@ async def test_a_claimed_key_is_found_without_reading_the_tenants_other_messages
     read = await rows_read(database_url, _CLAIMED_MESSAGE, {"b_tenant_id": channel.tenant_id, "b_key": "agent:700"})
     # One ledger row and one message row, not the 1,500 messages of the tenant.
     assert read <= 2
+
+
+async def test_a_taken_key_stores_nothing(uow_factory: PostgresUnitOfWorkFactory) -> None:
+    channel = await store_whatsapp_channel(uow_factory, "106540352242777")
+    stored = await store_claimed_replies(uow_factory, channel, ["agent:a"])
+    again = attrs.evolve(stored["agent:a"], id=MessageId(new_id()), text="sent twice?")
+
+    async with uow_factory(channel.tenant_id) as uow:
+        assert not await uow.turns.add_claimed(again)
+        await uow.commit()
+    async with uow_factory(channel.tenant_id) as uow:
+        assert await uow.messages.get(channel.tenant_id, again.id) is None
+        found = await uow.turns.claimed_message(channel.tenant_id, "agent:a")
+    assert found is not None
+    assert found.id == stored["agent:a"].id

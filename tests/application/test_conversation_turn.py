@@ -345,8 +345,7 @@ async def test_a_reply_left_pending_by_a_dead_worker_is_not_resent(world: World)
             status=DeliveryStatus.PENDING,
             idempotency_key=f"reply:{question}",
         )
-        assert await uow.turns.claim_reply(world.tenant_id, f"reply:{question}", pending.id, pending.created_at)
-        await uow.messages.add(pending)
+        assert await uow.turns.add_claimed(pending)
         await uow.commit()
 
     result = await world.turn(question)

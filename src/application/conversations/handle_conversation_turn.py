@@ -479,11 +479,10 @@ class HandleConversationTurn:
                 # Its own turn answers everything since the last reply, this message included.
                 await uow.commit()
                 return ConversationTurnResult(TurnOutcome.DROPPED, detail="the user wrote again")
-            if not await uow.turns.claim_reply(turn.tenant.id, turn.idempotency_key, reply.id, reply.created_at):
+            delivery.fit_to_window(reply, conversation, turn.channel, turn.tenant.settings, self._clock.now())
+            if not await uow.turns.add_claimed(reply):
                 await uow.commit()
                 return ConversationTurnResult(TurnOutcome.ALREADY_ANSWERED)
-            delivery.fit_to_window(reply, conversation, turn.channel, turn.tenant.settings, self._clock.now())
-            await uow.messages.add(reply)
             if reply.status is DeliveryStatus.FAILED:
                 await uow.outbox.add([message_event(reply, conversation.contact_id)])
             await uow.commit()

@@ -97,17 +97,20 @@ class SendAgentMessage:
                 status=DeliveryStatus.PENDING,
                 idempotency_key=key,
             )
-            if key is not None and not await uow.turns.claim_reply(data.tenant_id, key, message.id, message.created_at):
-                earlier = await uow.turns.claimed_message(data.tenant_id, key)
-                if earlier is None:
-                    raise Conflict("a message with this client_message_id is being sent")
-                return MessageView.of(earlier)
             # Replying takes the conversation over; the lock makes a bot answer being claimed wait or lose.
             await hand_off(uow, conversation, reason="an agent replied", trigger=HandoffTrigger.AGENT)
             conversation.record_agent_reply()
             await uow.conversations.update(conversation)
             delivery.fit_to_window(message, conversation, channel, tenant.settings, self._clock.now())
-            await uow.messages.add(message)
+            if key is None:
+                await uow.messages.add(message)
+            elif not await uow.turns.add_claimed(message):
+                # Sent under this key before: that message is the answer. Leaving without a commit rolls this
+                # request's hand-off back (the one that stored the message handed the conversation over).
+                earlier = await uow.turns.claimed_message(data.tenant_id, key)
+                if earlier is None:
+                    raise Conflict("a message with this client_message_id is being sent")
+                return MessageView.of(earlier)
             if message.status is DeliveryStatus.FAILED:
                 await uow.outbox.add([message_event(message, conversation.contact_id)])
             await uow.commit()

@@ -12,7 +12,7 @@ import attrs
 
 from application.ports.repositories import Page
 from domain.channels.channel import ChannelKind
-from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
+from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import Conversation, ConversationState
 from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
@@ -50,10 +50,9 @@ class TurnRepository(Protocol):
         """Messages stored strictly after `moment`, oldest first."""
         ...
 
-    async def claim_reply(
-        self, tenant_id: TenantId, idempotency_key: str, message_id: MessageId, message_created_at: datetime
-    ) -> bool:
-        """Reserve the one outbound message allowed under this key; False when it is taken already."""
+    async def add_claimed(self, message: Message) -> bool:
+        """Store the message as the one outbound message allowed under its idempotency key, claiming the key;
+        False, and nothing stored, when the key is taken already."""
         ...
 
     async def claimed_message(self, tenant_id: TenantId, idempotency_key: str) -> Message | None:

@@ -13,30 +13,29 @@ from adapters.postgres.tables import messages
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageError, MessageType, SenderRole
 
-# Run on the driver (see driver_statement): every message is stored, read and updated through these.
-_INSERT = DriverStatement(
-    messages.insert().values(
-        parameters_for(
-            messages,
-            "tenant_id",
-            "id",
-            "created_at",
-            "conversation_id",
-            "channel_id",
-            "direction",
-            "sender",
-            "type",
-            "text",
-            "content",
-            "provider_message_id",
-            "reply_to_provider_id",
-            "status",
-            "error",
-            "occurred_at",
-            "idempotency_key",
-        )
-    )
+# What a stored message writes (its `seq` is the sequence trigger's), as parameters named like the columns.
+MESSAGE_VALUES = parameters_for(
+    messages,
+    "tenant_id",
+    "id",
+    "created_at",
+    "conversation_id",
+    "channel_id",
+    "direction",
+    "sender",
+    "type",
+    "text",
+    "content",
+    "provider_message_id",
+    "reply_to_provider_id",
+    "status",
+    "error",
+    "occurred_at",
+    "idempotency_key",
 )
+
+# Run on the driver (see driver_statement): every message is stored, read and updated through these.
+_INSERT = DriverStatement(messages.insert().values(MESSAGE_VALUES))
 _GET = DriverStatement(
     messages.select()
     .where(messages.c.tenant_id == sa.bindparam("b_tenant_id"), messages.c.id == sa.bindparam("b_id"))
@@ -65,27 +64,7 @@ class PostgresMessageRepository:
         self._driver = driver
 
     async def add(self, message: Message) -> None:
-        await _INSERT.execute(
-            self._driver,
-            {
-                "tenant_id": message.tenant_id,
-                "id": message.id,
-                "created_at": message.created_at,
-                "conversation_id": message.conversation_id,
-                "channel_id": message.channel_id,
-                "direction": str(message.direction),
-                "sender": str(message.sender),
-                "type": str(message.type),
-                "text": message.text,
-                "content": message.content,
-                "provider_message_id": message.provider_message_id,
-                "reply_to_provider_id": message.reply_to_provider_id,
-                "status": str(message.status),
-                "error": _error_json(message.error),
-                "occurred_at": message.occurred_at,
-                "idempotency_key": message.idempotency_key,
-            },
-        )
+        await _INSERT.execute(self._driver, message_values(message))
 
     async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None:
         row = await _GET.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": message_id})
@@ -140,6 +119,28 @@ class PostgresMessageRepository:
             )
         ).one_or_none()
         return None if row is None else _to_message(row._mapping)
+
+
+def message_values(message: Message) -> dict[str, Any]:
+    """The message's values for MESSAGE_VALUES."""
+    return {
+        "tenant_id": message.tenant_id,
+        "id": message.id,
+        "created_at": message.created_at,
+        "conversation_id": message.conversation_id,
+        "channel_id": message.channel_id,
+        "direction": str(message.direction),
+        "sender": str(message.sender),
+        "type": str(message.type),
+        "text": message.text,
+        "content": message.content,
+        "provider_message_id": message.provider_message_id,
+        "reply_to_provider_id": message.reply_to_provider_id,
+        "status": str(message.status),
+        "error": _error_json(message.error),
+        "occurred_at": message.occurred_at,
+        "idempotency_key": message.idempotency_key,
+    }
 
 
 def _error_json(error: MessageError | None) -> dict[str, Any] | None:

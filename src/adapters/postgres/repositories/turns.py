@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.postgres.driver_statement import DriverStatement, parameters_for
+from adapters.postgres.driver_statement import DriverStatement
 from adapters.postgres.repositories.conversations import _to_conversation
-from adapters.postgres.repositories.messages import _to_message
+from adapters.postgres.repositories.messages import MESSAGE_VALUES, _to_message, message_values
 from adapters.postgres.repositories.tenant_tools import _to_tool
 from adapters.postgres.repositories.tenants import _to_tenant
 from adapters.postgres.tables import chunks, conversations, messages, outbound_sends, tenant_tools, tenants, tool_calls
 from application.ports.conversation_store import TurnTenant
-from domain.common.ids import ConversationId, MessageId, TenantId
+from domain.common.ids import ConversationId, TenantId
 from domain.conversations.conversation import Conversation
 from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
@@ -85,11 +85,24 @@ _CLAIMED_MESSAGE = (
         outbound_sends.c.idempotency_key == sa.bindparam("b_key"),
     )
 )
-_CLAIM_REPLY = DriverStatement(
+# The ledger row and the message it admits, in one statement: the message is inserted only when the claim
+# was (the CTE returns a row), so a taken key stores nothing.
+_CLAIM = (
     insert(outbound_sends)
-    .values(parameters_for(outbound_sends, "tenant_id", "idempotency_key", "message_id", "message_created_at"))
+    .values(
+        tenant_id=MESSAGE_VALUES["tenant_id"],
+        idempotency_key=MESSAGE_VALUES["idempotency_key"],
+        message_id=MESSAGE_VALUES["id"],
+        message_created_at=MESSAGE_VALUES["created_at"],
+    )
     .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
     .returning(outbound_sends.c.message_id)
+    .cte("claim")
+)
+_ADD_CLAIMED = DriverStatement(
+    messages.insert()
+    .from_select(list(MESSAGE_VALUES), sa.select(*MESSAGE_VALUES.values()).select_from(_CLAIM))
+    .returning(messages.c.id)
 )
 
 
@@ -127,19 +140,10 @@ class PostgresTurnRepository:
         )
         return [_to_message(row) for row in rows]
 
-    async def claim_reply(
-        self, tenant_id: TenantId, idempotency_key: str, message_id: MessageId, message_created_at: datetime
-    ) -> bool:
-        claimed = await _CLAIM_REPLY.fetchrow(
-            self._driver,
-            {
-                "tenant_id": tenant_id,
-                "idempotency_key": idempotency_key,
-                "message_id": message_id,
-                "message_created_at": message_created_at,
-            },
-        )
-        return claimed is not None
+    async def add_claimed(self, message: Message) -> bool:
+        if message.idempotency_key is None:
+            raise ValueError("a claimed message needs an idempotency key")
+        return await _ADD_CLAIMED.fetchrow(self._driver, message_values(message)) is not None
 
     async def claimed_message(self, tenant_id: TenantId, idempotency_key: str) -> Message | None:
         row = (
