@@ -85,8 +85,8 @@ _CLAIMED_MESSAGE = (
         outbound_sends.c.idempotency_key == sa.bindparam("b_key"),
     )
 )
-# The ledger row and the message it admits, in one statement: the message is inserted only when the claim
-# was (the CTE returns a row), so a taken key stores nothing.
+# The ledger row and the message it admits, in one statement: the message is inserted only when the key
+# was claimed (the CTE returned a row), so a taken key stores nothing.
 _CLAIM = (
     insert(outbound_sends)
     .values(
