@@ -38,7 +38,7 @@ def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 def client_ip(scope: Scope, trust_forwarded_for: bool) -> str:
     if trust_forwarded_for:
         for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
+            if name == b"x-forwarded-for" and value:
                 return value.decode("latin-1").split(",")[0].strip()
     client = scope.get("client")
     return client[0] if client else "unknown"
@@ -83,12 +83,16 @@ async def limit_public(
     container = _container(connection)
     settings = await container.get(Settings)
     limit = settings.http.public_rate_limit_per_minute if per_minute is None else per_minute
-    await charge_client(await container.get(RateLimiter), connection.scope, bucket, limit, settings)
+    await charge_client(
+        await container.get(RateLimiter), connection.scope, bucket, limit, settings.http.trust_forwarded_for
+    )
 
 
-async def charge_client(limiter: RateLimiter, scope: Scope, bucket: str, per_minute: int, settings: Settings) -> None:
+async def charge_client(
+    limiter: RateLimiter, scope: Scope, bucket: str, per_minute: int, trust_forwarded_for: bool
+) -> None:
     """One request against the client IP's budget in `bucket`; RateLimited when it is spent."""
-    ip = client_ip(scope, settings.http.trust_forwarded_for)
+    ip = client_ip(scope, trust_forwarded_for)
     decision = await limiter.hit([RateRule(f"ip:{bucket}:{ip}", per_minute)])
     if not decision.allowed:
         raise RateLimited("too many requests from this address", retry_after_seconds=decision.retry_after_seconds)

@@ -113,7 +113,8 @@ class WebhookIntakeEndpoint:
                 await container.get(Settings),
             )
         use_case, limiter, settings = self._dependencies
-        await charge_client(limiter, scope, "webhooks", settings.http.webhook_rate_limit_per_minute, settings)
+        http = settings.http
+        await charge_client(limiter, scope, "webhooks", http.webhook_rate_limit_per_minute, http.trust_forwarded_for)
         signature = None
         declared_length = None
         for name, value in scope["headers"]:
@@ -121,7 +122,7 @@ class WebhookIntakeEndpoint:
                 signature = value.decode("latin-1")
             elif name == b"content-length":
                 declared_length = value
-        body = await _read_body(receive, declared_length, settings.http.max_webhook_body_bytes)
+        body = await _read_body(receive, declared_length, http.max_webhook_body_bytes)
         result = await use_case.execute(
             AcceptWebhookInput(kind=kind, body=body, signature=signature, channel_id=channel_id)
         )
