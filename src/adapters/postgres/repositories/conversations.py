@@ -12,19 +12,8 @@ from adapters.postgres.tables import conversations
 from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import Conversation, ConversationState
 
-_COLUMNS = (
-    "tenant_id",
-    "id",
-    "channel_id",
-    "contact_id",
-    "contact_name",
-    "state",
-    "handoff_reason",
-    "last_inbound_at",
-    "last_agent_at",
-    "created_at",
-    "updated_at",
-)
+# Every column is written: `_row` gives a value for each.
+_COLUMNS = tuple(conversations.c.keys())
 # Written once, with the conversation: its keys and its contact.
 _FIXED = frozenset({"tenant_id", "id", "channel_id", "contact_id", "created_at"})
 
