@@ -17,12 +17,27 @@ _COLUMNS = tuple(conversations.c.keys())
 # Written once, with the conversation: its keys and its contact.
 _FIXED = frozenset({"tenant_id", "id", "channel_id", "contact_id", "created_at"})
 
-# Run on the driver (see driver_statement): every message looks its conversation up and writes it.
-_INSERT_NEW = DriverStatement(
+_CONTACT_KEY = ("tenant_id", "channel_id", "contact_id")
+_CANDIDATE = parameters_for(conversations, *_COLUMNS)
+_EXISTING = (
+    conversations.select().where(*(conversations.c[name] == _CANDIDATE[name] for name in _CONTACT_KEY)).cte("existing")
+)
+_ADDED = (
     insert(conversations)
-    .values(parameters_for(conversations, *_COLUMNS))
-    .on_conflict_do_nothing(index_elements=["tenant_id", "channel_id", "contact_id"])
-    .returning(conversations.c.id)
+    .from_select(_COLUMNS, sa.select(*_CANDIDATE.values()).where(~sa.exists(_EXISTING.select())))
+    .on_conflict_do_nothing(index_elements=list(_CONTACT_KEY))
+    .returning(*conversations.c)
+    .cte("added")
+)
+# Run on the driver (see driver_statement): every message looks its conversation up and writes it.
+# The contact's conversation, or the candidate inserted when it has none, in one round trip either way; with
+# `added` telling which. Empty only when a concurrent transaction inserted it after this statement's snapshot
+# was taken (the insert waited for it, then stood back).
+_GET_OR_ADD = DriverStatement(
+    sa.union_all(
+        sa.select(_EXISTING, sa.false().label("added")),
+        sa.select(_ADDED, sa.true().label("added")),
+    )
 )
 _GET = DriverStatement(
     conversations.select().where(
@@ -49,14 +64,9 @@ class PostgresConversationRepository:
         self._driver = driver
 
     async def get_or_add(self, conversation: Conversation) -> tuple[Conversation, bool]:
-        # Looked up first: most messages come from contacts who have a conversation already, and a lookup that
-        # finds it saves the insert attempt that would conflict.
-        existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
-        if existing is not None:
-            return existing, False
-        added = await _INSERT_NEW.fetchrow(self._driver, _row(conversation))
-        if added is not None:
-            return conversation, True
+        row = await _GET_OR_ADD.fetchrow(self._driver, _row(conversation))
+        if row is not None:
+            return (conversation, True) if row["added"] else (_to_conversation(row), False)
         # Inserted meanwhile by a concurrent transaction, committed by now (the insert waited for it).
         existing = await self.find(conversation.tenant_id, conversation.channel_id, conversation.contact_id)
         if existing is None:
