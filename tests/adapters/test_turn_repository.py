@@ -1,8 +1,10 @@
 """PostgresTurnRepository: the tenant's row, whether it has knowledge to search (an indexed chunk) and its active
-tools, read in one statement, never counting another tenant's chunks or tools; the message stored under a
-claimed reply key."""
+tools, read in one statement with the conversation's newest messages, never counting another tenant's chunks,
+tools or messages; the message stored under a claimed reply key."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -25,7 +27,9 @@ async def read(
     uow_factory: PostgresUnitOfWorkFactory, scope: TenantId | None, tenant_id: TenantId
 ) -> TurnTenant | None:
     async with uow_factory(scope) as uow:
-        return await uow.turns.tenant(tenant_id)
+        found, timeline = await uow.turns.tenant_and_timeline(tenant_id, ConversationId(new_id()), 60)
+    assert timeline == []
+    return found
 
 
 async def test_a_tenant_has_knowledge_from_its_first_indexed_chunk_until_its_last_is_gone(
@@ -122,6 +126,64 @@ async def test_the_active_tools_come_with_the_tenant_and_only_its_own(uow_factor
     other_found = await read(uow_factory, other, other)
     assert other_found is not None
     assert other_found.tools == (stored["other_tool"],)
+
+
+async def test_the_newest_messages_come_with_the_tenant_oldest_first_and_only_the_conversations_own(
+    uow_factory: PostgresUnitOfWorkFactory,
+) -> None:
+    channel = await store_whatsapp_channel(uow_factory, "106540352242888")
+    other = await store_whatsapp_channel(uow_factory, "106540352242999")
+    start = datetime.now(UTC)
+    async with uow_factory(channel.tenant_id) as uow:
+        await uow.tenant_tools.add(tool(channel.tenant_id, "track_order"))
+        await uow.tenant_tools.add(tool(channel.tenant_id, "cancel_order"))
+        conversations = [
+            (
+                await uow.conversations.get_or_add(
+                    Conversation(
+                        id=ConversationId(new_id()),
+                        tenant_id=channel.tenant_id,
+                        channel_id=channel.id,
+                        contact_id=contact,
+                    )
+                )
+            )[0]
+            for contact in ("15550001", "15550002")
+        ]
+        timelines: dict[ConversationId, list[Message]] = {}
+        for index in range(6):
+            conversation = conversations[index % 2]
+            message = Message(
+                id=MessageId(new_id()),
+                tenant_id=channel.tenant_id,
+                conversation_id=conversation.id,
+                channel_id=channel.id,
+                direction=Direction.INBOUND,
+                sender=SenderRole.CONTACT,
+                type=MessageType.TEXT,
+                text=f"message {index}",
+                status=DeliveryStatus.RECEIVED,
+                created_at=start + timedelta(seconds=index),
+            )
+            await uow.messages.add(message)
+            timelines.setdefault(conversation.id, []).append(message)
+        await uow.commit()
+
+    first = conversations[0].id
+    async with uow_factory(channel.tenant_id) as uow:
+        found, timeline = await uow.turns.tenant_and_timeline(channel.tenant_id, first, 2)
+        _, whole = await uow.turns.tenant_and_timeline(channel.tenant_id, first, 60)
+    assert found is not None
+    assert [item.name for item in found.tools] == ["cancel_order", "track_order"]
+    assert [message.text for message in timeline] == ["message 2", "message 4"]
+    assert whole == timelines[first]
+    # Another tenant reads neither the tenant nor its messages, with row-level security and without it.
+    for scope in (other.tenant_id, None):
+        async with uow_factory(scope) as uow:
+            assert (await uow.turns.tenant_and_timeline(other.tenant_id, first, 60)) == (
+                (await read(uow_factory, scope, other.tenant_id)),
+                [],
+            )
 
 
 async def store_claimed_replies(

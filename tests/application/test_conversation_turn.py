@@ -598,9 +598,9 @@ async def test_whether_there_is_knowledge_is_read_with_the_tenant_and_gates_ever
     with recorded_statements(engine) as empty_turn:
         await empty.turn(follow_up)
 
-    # The same reads for both tenants (tenant with its tools, conversation, channel, history): the knowledge
-    # check and the tools ride on the tenant's read rather than costing round trips.
-    assert [len(statements) for statements in loads] == [4, 4]
+    # The same reads for both tenants (tenant with its tools and the history, conversation, channel): the
+    # knowledge check, the tools and the history ride on the tenant's read rather than costing round trips.
+    assert [len(statements) for statements in loads] == [3, 3]
     assert [[sql for sql in statements if "chunks" in sql] for statements in loads] == [
         [sql for sql in statements if "FROM tenants" in sql] for statements in loads
     ]

@@ -219,7 +219,7 @@ class HandleConversationTurn:
         """Read what the turn works from, in the caller's transaction: the inbox task reads it in the one
         that stored the message (a transaction less per message), where `held` spares reading again what
         that transaction has just written or read; nothing is written."""
-        found = await uow.turns.tenant(data.tenant_id)
+        found, timeline = await uow.turns.tenant_and_timeline(data.tenant_id, data.conversation_id, TIMELINE_WINDOW)
         if held is not None and held.conversation.id == data.conversation_id:
             conversation: Conversation | None = held.conversation
         else:
@@ -234,7 +234,6 @@ class HandleConversationTurn:
         )
         if channel is None:
             return ConversationTurnResult(TurnOutcome.CHANNEL_INACTIVE)
-        timeline = await uow.turns.recent_messages(data.tenant_id, conversation.id, TIMELINE_WINDOW)
         # A message older than the window has long been answered (or merged into a later turn).
         return _Turn(
             found.tenant,

@@ -30,18 +30,16 @@ class TurnTenant:
 
 
 class TurnRepository(Protocol):
-    async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
-        """The tenant, whether it has any knowledge to search, and its active tools, in one read (every turn
-        needs all three)."""
+    async def tenant_and_timeline(
+        self, tenant_id: TenantId, conversation_id: ConversationId, limit: int
+    ) -> tuple[TurnTenant | None, list[Message]]:
+        """The tenant, whether it has any knowledge to search, and its active tools, with the conversation's
+        newest `limit` messages, oldest first: in one read, as every turn needs them all."""
         ...
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
         """Read the conversation and hold its row until the transaction ends: a bot reply being claimed
         and an agent's reply being recorded for one conversation never interleave."""
-        ...
-
-    async def recent_messages(self, tenant_id: TenantId, conversation_id: ConversationId, limit: int) -> list[Message]:
-        """The newest `limit` messages, oldest first."""
         ...
 
     async def messages_after(

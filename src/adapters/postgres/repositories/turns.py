@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
@@ -24,16 +25,30 @@ from domain.conversations.message import Message
 from domain.conversations.tool_call import ToolCallRecord
 
 # Run on the driver (see driver_statement): every turn runs these.
-# The tenant's row, whether it has a chunk to search, and its active tools (a row per tool, the tenant's columns
-# repeated; one row without tool columns when it has none): any chunk is searchable (the keyword leg reads them
-# all, whatever their document's state or embedding model). The EXISTS is one probe of the chunks' primary
-# key (tenant_id first); it and the tools ride on a read the turn makes anyway instead of costing round trips.
+# What a turn reads first, in one statement: the tenant's row, whether it has a chunk to search, and its active
+# tools (a row per tool, the tenant's columns repeated; one row without tool columns when it has none), then
+# the conversation's newest messages (a row each, the other columns null). Any chunk is searchable (the keyword
+# leg reads them all, whatever their document's state or embedding model); the EXISTS is one probe of the
+# chunks' primary key (tenant_id first).
 _TOOL_PREFIX = "tool_"
-_TENANT = DriverStatement(
+_MESSAGE_PREFIX = "message_"
+_RECENT = (
+    messages.select()
+    .where(
+        messages.c.tenant_id == sa.bindparam("b_id"),
+        messages.c.conversation_id == sa.bindparam("b_conversation_id"),
+    )
+    .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+    .limit(sa.bindparam("b_limit"))
+    .subquery("recent")
+)
+_TENANT_ROWS = (
     sa.select(
+        sa.literal_column("0").label("part"),
         tenants,
         sa.exists().where(chunks.c.tenant_id == sa.bindparam("b_id")).label("has_knowledge"),
         *(column.label(_TOOL_PREFIX + column.name) for column in tenant_tools.c),
+        *(sa.null().label(_MESSAGE_PREFIX + column.name) for column in messages.c),
     )
     .select_from(
         tenants.outerjoin(
@@ -41,21 +56,26 @@ _TENANT = DriverStatement(
         )
     )
     .where(tenants.c.id == sa.bindparam("b_id"))
-    .order_by(tenant_tools.c.name)
+)
+# Null where the tenant's rows have values, as the tenant's rows are where a message's columns go.
+_TIMELINE_COLUMNS: list[sa.ColumnElement[Any]] = [
+    sa.literal_column("1"),
+    *(sa.null() for _ in range(len(tenants.c) + 1 + len(tenant_tools.c))),
+    *_RECENT.c,
+]
+_TIMELINE_ROWS = sa.select(*_TIMELINE_COLUMNS)
+_TENANT_AND_TIMELINE = DriverStatement(
+    sa.union_all(_TENANT_ROWS, _TIMELINE_ROWS).order_by(
+        sa.literal_column("part"),
+        sa.literal_column(_TOOL_PREFIX + "name"),
+        sa.literal_column(_MESSAGE_PREFIX + "created_at"),
+        sa.literal_column(_MESSAGE_PREFIX + "id"),
+    )
 )
 _LOCK_CONVERSATION = DriverStatement(
     conversations.select()
     .where(conversations.c.tenant_id == sa.bindparam("b_tenant_id"), conversations.c.id == sa.bindparam("b_id"))
     .with_for_update()
-)
-_RECENT_MESSAGES = DriverStatement(
-    messages.select()
-    .where(
-        messages.c.tenant_id == sa.bindparam("b_tenant_id"),
-        messages.c.conversation_id == sa.bindparam("b_conversation_id"),
-    )
-    .order_by(messages.c.created_at.desc(), messages.c.id.desc())
-    .limit(sa.bindparam("b_limit"))
 )
 # Run after `_LOCK_CONVERSATION`, never joined into it: a statement reads from the snapshot taken when it
 # starts, so one that waited for the lock would not see the messages its holder committed (an agent's reply).
@@ -111,26 +131,30 @@ class PostgresTurnRepository:
         self._connection = connection
         self._driver = driver
 
-    async def tenant(self, tenant_id: TenantId) -> TurnTenant | None:
-        rows = await _TENANT.fetch(self._driver, {"b_id": tenant_id})
-        if not rows:
-            return None
+    async def tenant_and_timeline(
+        self, tenant_id: TenantId, conversation_id: ConversationId, limit: int
+    ) -> tuple[TurnTenant | None, list[Message]]:
+        rows = await _TENANT_AND_TIMELINE.fetch(
+            self._driver, {"b_id": tenant_id, "b_conversation_id": conversation_id, "b_limit": limit}
+        )
+        tenant_rows = [row for row in rows if row["part"] == 0]
+        timeline = [
+            _to_message({column.name: row[_MESSAGE_PREFIX + column.name] for column in messages.c})
+            for row in rows
+            if row["part"] == 1
+        ]
+        if not tenant_rows:
+            return None, timeline
         tools = tuple(
             _to_tool({column.name: row[_TOOL_PREFIX + column.name] for column in tenant_tools.c})
-            for row in rows
+            for row in tenant_rows
             if row[_TOOL_PREFIX + "id"] is not None
         )
-        return TurnTenant(_to_tenant(rows[0]), bool(rows[0]["has_knowledge"]), tools)
+        return TurnTenant(_to_tenant(tenant_rows[0]), bool(tenant_rows[0]["has_knowledge"]), tools), timeline
 
     async def lock_conversation(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None:
         row = await _LOCK_CONVERSATION.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": conversation_id})
         return None if row is None else _to_conversation(row)
-
-    async def recent_messages(self, tenant_id: TenantId, conversation_id: ConversationId, limit: int) -> list[Message]:
-        rows = await _RECENT_MESSAGES.fetch(
-            self._driver, {"b_tenant_id": tenant_id, "b_conversation_id": conversation_id, "b_limit": limit}
-        )
-        return [_to_message(row) for row in reversed(rows)]
 
     async def messages_after(
         self, tenant_id: TenantId, conversation_id: ConversationId, moment: datetime
