@@ -40,7 +40,7 @@ from tests.support.meta import (
     wa_value,
     wa_webhook,
 )
-from tests.support.plans import recorded_statements
+from tests.support.plans import STAGED_OUTBOX, recorded_statements, without_staged_outbox
 
 APP_SECRET = "platform-app-secret"
 
@@ -241,7 +241,7 @@ async def test_a_second_message_reuses_the_conversation(platform: Platform) -> N
 
 def verbs_on(table: str, statements: list[str]) -> list[str]:
     """The verbs of the statements whose target (what comes before WHERE) is `table`, in order."""
-    targets = [statement.split("WHERE")[0] for statement in statements]
+    targets = [without_staged_outbox(statement).split("WHERE")[0] for statement in statements]
     return [target.split()[0] for target in targets if re.search(rf"\b{table}\b", target)]
 
 
@@ -262,6 +262,11 @@ async def test_an_inbound_message_costs_one_or_two_conversation_and_two_inbox_st
     assert conversation["last_inbound_at"] is not None
     # The entry is locked and read together with whether its contact has others waiting, then finished.
     assert [verbs_on("inbox", statements) for statements in recorded] == [["SELECT", "UPDATE"]] * 2
+    # The message's events ride on the statement that finishes the entry, not a statement of their own.
+    for statements in recorded:
+        [staging] = [statement for statement in statements if "INSERT INTO outbox" in statement]
+        assert staging.startswith(STAGED_OUTBOX)
+        assert without_staged_outbox(staging).startswith("UPDATE inbox")
 
 
 async def test_long_and_unusual_text_round_trips_unchanged(platform: Platform) -> None:

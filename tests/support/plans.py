@@ -69,3 +69,20 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         event.remove(engine.sync_engine.pool, "checkout", watch)
         for driver in drivers:
             driver.remove_query_logger(record_driver)
+
+
+STAGED_OUTBOX = "WITH staged_outbox AS ("
+
+
+def without_staged_outbox(statement: str) -> str:
+    """The statement as its repository wrote it, without the staged outbox rows it carries (see
+    TransactionDriver), or unchanged when it carries none."""
+    if not statement.startswith(STAGED_OUTBOX):
+        return statement
+    depth = 0
+    for index in range(len(STAGED_OUTBOX) - 1, len(statement)):
+        depth += {"(": 1, ")": -1}.get(statement[index], 0)
+        if depth == 0:
+            rest = statement[index + 1 :].lstrip()
+            return "WITH " + rest[1:].lstrip() if rest.startswith(",") else rest
+    raise ValueError("unbalanced staged outbox insert")

@@ -19,7 +19,7 @@ from adapters.postgres.repositories.documents import PostgresDocumentRepository
 from adapters.postgres.repositories.inbox import PostgresInboxRepository
 from adapters.postgres.repositories.knowledge_index import PostgresKnowledgeIndex
 from adapters.postgres.repositories.messages import PostgresMessageRepository
-from adapters.postgres.repositories.outbox import PostgresOutbox
+from adapters.postgres.repositories.outbox import PostgresOutbox, TransactionDriver
 from adapters.postgres.repositories.processed_messages import PostgresProcessedMessages
 from adapters.postgres.repositories.tenant_tools import PostgresTenantToolRepository
 from adapters.postgres.repositories.tenants import PostgresTenantRepository
@@ -89,7 +89,8 @@ class PostgresUnitOfWork:
             # Cancelled while opening: __aexit__ will not run, so the connection is handed back here.
             await self._close()
             raise
-        connection, driver = self._connection, self._driver
+        connection, driver = self._connection, TransactionDriver(self._driver)
+        self._statements = driver
         self.tenants = PostgresTenantRepository(connection)
         self.channels = PostgresChannelRepository(connection, driver, self._cipher)
         self.api_keys = PostgresApiKeyRepository(connection)
@@ -111,6 +112,7 @@ class PostgresUnitOfWork:
         # The tenant settings are transaction-local: once committed the connection is handed back,
         # so nothing can run later on this unit of work without row-level security.
         connection = self.connection
+        await self._statements.flush()
         try:
             await self._driver.execute("COMMIT")
         except CONNECTION_ERRORS as error:
