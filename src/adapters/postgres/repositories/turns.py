@@ -57,7 +57,7 @@ _TENANT_ROWS = (
     )
     .where(tenants.c.id == sa.bindparam("b_id"))
 )
-# Null where the tenant's rows have values, as the tenant's rows are where a message's columns go.
+# A message's row: null in the tenant's and the tools' columns, as a tenant's row is in the message's.
 _TIMELINE_COLUMNS: list[sa.ColumnElement[Any]] = [
     sa.literal_column("1"),
     *(sa.null() for _ in range(len(tenants.c) + 1 + len(tenant_tools.c))),
