@@ -421,12 +421,21 @@ async def _index_document(client: Any, tenant_id: str) -> None:
 async def _delete_namespace(rabbitmq_url: str, namespace: str, partitions: int) -> None:
     import aio_pika
 
+    from entrypoints.worker.handlers import register_handlers
+    from entrypoints.worker.registry import WorkerHandlers
+
     connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
         for index in range(partitions):
             await channel.queue_delete(f"{namespace}.tasks.{index}")
-        for name in (f"{namespace}.tasks.dead", f"{namespace}.events.dead"):
+        # The worker's own event queues too (the web chat's handoff notices), or they outlive the run.
+        consumers = [subscription.consumer for subscription in register_handlers(WorkerHandlers()).events]
+        for name in (
+            f"{namespace}.tasks.dead",
+            f"{namespace}.events.dead",
+            *(f"{namespace}.events.{consumer}" for consumer in consumers),
+        ):
             await channel.queue_delete(name)
         for exchange in (f"{namespace}.events", f"{namespace}.tasks", f"{namespace}.dead"):
             await channel.exchange_delete(exchange)

@@ -87,7 +87,10 @@ async def settings(
         rabbitmq_url,
     )
     yield configured
-    await delete_topology(configured, [])
+    # The worker's own event queues too (the web chat's handoff notices), or they outlive the test.
+    await delete_topology(
+        configured, [subscription.consumer for subscription in register_handlers(WorkerHandlers()).events]
+    )
 
 
 @attrs.define
