@@ -32,6 +32,7 @@ from application.knowledge.tools import TenantKnowledgeSearch
 from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.knowledge_search import KnowledgePassage
 from application.ports.llm import ChatCompletion, ChatRole
+from application.ports.reply_claims import ReplyClaims
 from application.ports.security import SecretCipher
 from application.ports.tool_invoker import ToolResponse
 from application.ports.unit_of_work import UnitOfWorkFactory
@@ -82,6 +83,7 @@ class World:
             await self.container.get(UnitOfWorkFactory),
             self.gateway,
             await self.container.get(DeliveryOutcomes),
+            await self.container.get(ReplyClaims),
             self.model,
             self.knowledge,
             self.invoker,
@@ -399,6 +401,33 @@ async def test_a_message_arriving_while_the_bot_thinks_is_answered_together(worl
     assert len(world.gateway.texts()) == 1
     [reply] = await world.replies()
     assert reply["content"]["in_reply_to"] == [str(first), str(later[0])]
+
+
+async def test_an_answer_with_nothing_since_its_question_is_claimed_outside_any_transaction(world: World) -> None:
+    engine = await world.container.get(AsyncEngine)
+    world.model.queued.extend(
+        [ChatCompletion(text="Within 30 days [1]."), calls("search_knowledge_base", '{"query": "refunds"}')]
+    )
+    claims: list[list[str]] = []
+    for text in ("refunds?", "and for shoes?"):
+        question = await world.say(text)
+        with recorded_statements(engine) as statements:
+            assert (await world.turn(question)).outcome is TurnOutcome.REPLIED
+        claims.append([sql for sql in statements if "FOR UPDATE" in sql or "outbound_sends" in sql])
+
+    # The plain answer's claim is the one statement on the tenant's session (its lock and ledger are not the
+    # transaction's); the answer after a tool call claims in the transaction that records the call.
+    assert claims[0] == []
+    assert len(claims[1]) == 2
+    replies = await world.replies()
+    assert [reply["idempotency_key"] is not None for reply in replies] == [True, True]
+    numbers = await world.db.fetch("SELECT direction, seq FROM messages ORDER BY seq")
+    assert [(row["direction"], row["seq"]) for row in numbers] == [
+        ("inbound", 1),
+        ("outbound", 2),
+        ("inbound", 3),
+        ("outbound", 4),
+    ]
 
 
 async def test_outside_the_whatsapp_window_without_a_template_the_reply_is_recorded_failed(world: World) -> None:

@@ -38,12 +38,17 @@ WINDOW_CLOSED = MessageError(
 _WINDOWED = frozenset({ChannelKind.WHATSAPP, ChannelKind.MESSENGER})
 
 
+def goes_as_it_is(message: Message, conversation: Conversation, channel: Channel, now: datetime) -> bool:
+    """Whether the window lets the message go unchanged (fit_to_window leaves it)."""
+    return message.type is MessageType.TEMPLATE or channel.kind not in _WINDOWED or conversation.window_open_at(now)
+
+
 def fit_to_window(
     message: Message, conversation: Conversation, channel: Channel, settings: TenantSettings, now: datetime
 ) -> None:
     """Turn a pending text into the re-engagement template, or anything but a template into a failure,
     when the window is shut."""
-    if message.type is MessageType.TEMPLATE or channel.kind not in _WINDOWED or conversation.window_open_at(now):
+    if goes_as_it_is(message, conversation, channel, now):
         return
     reengage = message.type is MessageType.TEXT and channel.kind is ChannelKind.WHATSAPP
     if not reengage or not settings.whatsapp_reengagement_template:

@@ -31,6 +31,7 @@ from application.ports.clock import Clock
 from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.knowledge_search import KnowledgePassage, KnowledgeSearch
 from application.ports.llm import ChatMessage, ChatModel, ChatModelUnavailable, ChatRequest, ChatRole, DeltaSink
+from application.ports.reply_claims import ReplyClaims
 from application.ports.reply_stream import ReplyStream
 from application.ports.security import SecretCipher
 from application.ports.tool_invoker import ToolInvoker
@@ -158,6 +159,7 @@ class HandleConversationTurn:
         uow_factory: UnitOfWorkFactory,
         gateway: ChannelGateway,
         outcomes: DeliveryOutcomes,
+        claims: ReplyClaims,
         chat_model: ChatModel,
         knowledge: KnowledgeSearch,
         invoker: ToolInvoker,
@@ -169,6 +171,7 @@ class HandleConversationTurn:
         self._uow_factory = uow_factory
         self._gateway = gateway
         self._outcomes = outcomes
+        self._claims = claims
         self._model = chat_model
         self._knowledge = knowledge
         self._invoker = invoker
@@ -461,6 +464,14 @@ class HandleConversationTurn:
         self, turn: _Turn, reply: Message, records: Sequence[ToolCallRecord]
     ) -> ConversationTurnResult | None:
         """Store the reply as pending unless someone else spoke meanwhile; None means go ahead and send."""
+        if (
+            not records
+            and delivery.goes_as_it_is(reply, turn.conversation, turn.channel, self._clock.now())
+            and await self._claims.claim_unanswered(reply, turn.last_input)
+        ):
+            # The common case, in one statement: nothing was stored since the last input. The window can only
+            # have widened since the conversation was read, as only an inbound message moves it.
+            return None
         async with self._uow_factory(turn.tenant.id) as uow:
             await uow.turns.record_tool_calls(records)
             conversation = await uow.turns.lock_conversation(turn.tenant.id, turn.conversation.id)

@@ -10,6 +10,7 @@ from adapters.messenger.channel import MessengerChannel
 from adapters.meta.graph_client import GraphApiClient
 from adapters.postgres.delivery_outcomes import PostgresDeliveryOutcomes
 from adapters.postgres.inbox_intake import PostgresInboxIntake
+from adapters.postgres.reply_claims import PostgresReplyClaims
 from adapters.postgres.tenant_sessions import TenantSessions
 from adapters.storage.local_files import LocalBlobStorage
 from adapters.webchat.channel import WebChatChannel
@@ -30,6 +31,7 @@ from application.ports.channel_gateway import ChannelGateway
 from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.inbox_intake import InboxIntake
 from application.ports.rate_limiter import SendPacer
+from application.ports.reply_claims import ReplyClaims
 from application.ports.unit_of_work import UnitOfWorkFactory
 from entrypoints.settings import ConfigurationError, Settings
 
@@ -88,6 +90,10 @@ class ChannelsProvider(Provider):
     @provide
     def delivery_outcomes(self, sessions: TenantSessions) -> DeliveryOutcomes:
         return PostgresDeliveryOutcomes(sessions)
+
+    @provide
+    def reply_claims(self, sessions: TenantSessions) -> ReplyClaims:
+        return PostgresReplyClaims(sessions)
 
     @provide
     def inbox_writer(self, intake: InboxIntake) -> InboxWriter:

@@ -22,6 +22,7 @@ from application.ports.clock import Clock
 from application.ports.delivery_outcomes import DeliveryOutcomes
 from application.ports.knowledge_search import KnowledgeSearch
 from application.ports.llm import ChatModel
+from application.ports.reply_claims import ReplyClaims
 from application.ports.reply_stream import ReplyStream
 from application.ports.security import SecretCipher
 from application.ports.tool_invoker import ToolInvoker
@@ -51,6 +52,7 @@ class ConversationsProvider(Provider):
         uow_factory: UnitOfWorkFactory,
         gateway: ChannelGateway,
         outcomes: DeliveryOutcomes,
+        claims: ReplyClaims,
         chat_model: ChatModel,
         knowledge: KnowledgeSearch,
         invoker: ToolInvoker,
@@ -64,6 +66,7 @@ class ConversationsProvider(Provider):
             uow_factory,
             gateway,
             outcomes,
+            claims,
             chat_model,
             knowledge,
             invoker,
