@@ -5,7 +5,6 @@ to the API, in the same process and container."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
@@ -26,6 +25,8 @@ from entrypoints.worker.webhooks import WebhookDeliveryLoop
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
+# How long shutdown waits for each of its steps (the loops, then the transport).
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 @attrs.define
@@ -95,11 +96,28 @@ async def worker_services(container: AsyncContainer, settings: Settings) -> Asyn
         # Relays stop first, so nothing is handed to a transport that is shutting down.
         for loop in loops:
             loop.cancel()
-        for loop in loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
-        await transport.stop()
+        # Bounded: a loop that does not stop is named, with where it is stuck, rather than holding the
+        # process (and a deployment's rollout) forever; its rows stay in the outbox for the next worker.
+        _, stuck = await asyncio.wait(loops, timeout=SHUTDOWN_GRACE_SECONDS)
+        for loop in stuck:
+            logger.error("worker loop did not stop", extra={"loop": loop.get_name(), "at": _where(loop)})
+        try:
+            await asyncio.wait_for(transport.stop(), SHUTDOWN_GRACE_SECONDS)
+        except TimeoutError:
+            logger.error("the task transport did not stop; unacknowledged tasks will be delivered again")
         await notifications.stop()
+
+
+def _where(task: asyncio.Task[None]) -> str:
+    """The task's chain of awaiting coroutines, outermost first (Task.get_stack shows the outermost only)."""
+    frames: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_qualname} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return " -> ".join(frames)
 
 
 def _supervised(name: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
