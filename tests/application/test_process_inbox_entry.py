@@ -14,9 +14,14 @@ import pytest
 from dishka import AsyncContainer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from application.conversations.handle_conversation_turn import ConversationTurnInput, HeldRows
+from application.conversations.handle_conversation_turn import ConversationTurnInput, HandleConversationTurn, HeldRows
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
-from application.inbox.process_inbox_entry import ProcessInboxEntry, ProcessInboxEntryInput, ProcessInboxEntryResult
+from application.inbox.process_inbox_entry import (
+    ProcessInboxEntry,
+    ProcessInboxEntryInput,
+    ProcessInboxEntryResult,
+    TurnReader,
+)
 from application.ports.blob_storage import BlobStorage
 from application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from domain.channels.channel import ChannelKind
@@ -58,12 +63,14 @@ class Platform:
     channel_ids: dict[ChannelKind, ChannelId]
     handled: set[str] = attrs.field(factory=set)
 
-    async def deliver(self, kind: ChannelKind, payload: Any) -> list[ProcessInboxEntryResult]:
+    async def deliver(
+        self, kind: ChannelKind, payload: Any, read_turn: TurnReader | None = None
+    ) -> list[ProcessInboxEntryResult]:
         """What Meta + the worker do: POST the webhook, then run every task it queued."""
         body = meta_json(payload)
         accept = await self.container.get(AcceptWebhook)
         await accept.execute(AcceptWebhookInput(kind, body, signature(body, APP_SECRET)))
-        return [await self.process(inbox_id) for inbox_id in await self.new_inbox_tasks()]
+        return [await self.process(inbox_id, read_turn) for inbox_id in await self.new_inbox_tasks()]
 
     async def new_inbox_tasks(self) -> list[uuid.UUID]:
         rows = await self.db.fetch("SELECT id, payload FROM outbox WHERE type = 'inbox.process' ORDER BY seq")
@@ -71,9 +78,9 @@ class Platform:
         self.handled |= {str(row["id"]) for row in fresh}
         return [uuid.UUID(json.loads(row["payload"])["payload"]["inbox_id"]) for row in fresh]
 
-    async def process(self, inbox_id: uuid.UUID) -> ProcessInboxEntryResult:
+    async def process(self, inbox_id: uuid.UUID, read_turn: TurnReader | None = None) -> ProcessInboxEntryResult:
         use_case = await self.container.get(ProcessInboxEntry)
-        return await use_case.execute(ProcessInboxEntryInput(self.tenant_id, inbox_id))
+        return await use_case.execute(ProcessInboxEntryInput(self.tenant_id, inbox_id), read_turn)
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
         rows = await self.db.fetch("SELECT payload FROM outbox WHERE type = $1 ORDER BY seq", event_type)
@@ -239,6 +246,11 @@ async def test_a_second_message_reuses_the_conversation(platform: Platform) -> N
     assert len(await platform.messages()) == 2
 
 
+async def read_the_turn(uow: UnitOfWork, turn: ConversationTurnInput, held: HeldRows | None) -> None:
+    """What the worker's task does after storing a message: read the turn in the same transaction."""
+    await HandleConversationTurn.load(uow, turn, held)
+
+
 def verbs_on(table: str, statements: list[str]) -> list[str]:
     """The verbs of the statements whose target (what comes before WHERE) is `table`, in order."""
     targets = [without_staged_outbox(statement).split("WHERE")[0] for statement in statements]
@@ -251,7 +263,9 @@ async def test_an_inbound_message_costs_one_or_two_conversation_and_two_inbox_st
     for wamid in ("wamid.first", "wamid.second"):
         with recorded_statements(engine) as statements:
             await platform.deliver(
-                ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": wamid}, wamid=wamid)]))
+                ChannelKind.WHATSAPP,
+                wa_webhook(wa_value(messages=[wa_message("text", {"body": wamid}, wamid=wamid)])),
+                read_the_turn,
             )
         recorded.append(statements)
 
@@ -260,13 +274,15 @@ async def test_an_inbound_message_costs_one_or_two_conversation_and_two_inbox_st
     assert [verbs_on("conversations", statements) for statements in recorded] == [["WITH"], ["WITH", "UPDATE"]]
     [conversation] = await platform.db.fetch("SELECT last_inbound_at FROM conversations")
     assert conversation["last_inbound_at"] is not None
-    # The entry is locked and read together with whether its contact has others waiting, then finished.
-    assert [verbs_on("inbox", statements) for statements in recorded] == [["SELECT", "UPDATE"]] * 2
-    # The message's events ride on the statement that finishes the entry, not a statement of their own.
+    # The entry is locked and read together with whether its contact has others waiting.
+    assert [verbs_on("inbox", statements) for statements in recorded] == [["SELECT"]] * 2
+    # Its finish and the message's events ride on the statement after them (the turn's read of the tenant and
+    # the history), not on statements of their own.
     for statements in recorded:
         [staging] = [statement for statement in statements if "INSERT INTO outbox" in statement]
         assert staging.startswith(STAGED_OUTBOX)
-        assert without_staged_outbox(staging).startswith("UPDATE inbox")
+        assert "UPDATE inbox" in staging
+        assert "FROM tenants" in without_staged_outbox(staging)
 
 
 async def test_long_and_unusual_text_round_trips_unchanged(platform: Platform) -> None:

@@ -4,6 +4,7 @@ ANALYZE)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -72,17 +73,23 @@ def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
 
 
 STAGED_OUTBOX = "WITH staged_outbox AS ("
+_STAGED = re.compile(r"\s*,?\s*staged_\w+ AS \(")
 
 
 def without_staged_outbox(statement: str) -> str:
-    """The statement as its repository wrote it, without the staged outbox rows it carries (see
-    TransactionDriver), or unchanged when it carries none."""
-    if not statement.startswith(STAGED_OUTBOX):
+    """The statement as its repository wrote it, without the deferred writes it carries (staged outbox rows and
+    others, see TransactionDriver), or unchanged when it carries none."""
+    if not statement.startswith("WITH staged_"):
         return statement
-    depth = 0
-    for index in range(len(STAGED_OUTBOX) - 1, len(statement)):
-        depth += {"(": 1, ")": -1}.get(statement[index], 0)
-        if depth == 0:
-            rest = statement[index + 1 :].lstrip()
-            return "WITH " + rest[1:].lstrip() if rest.startswith(",") else rest
-    raise ValueError("unbalanced staged outbox insert")
+    rest = statement[len("WITH") :]
+    while (head := _STAGED.match(rest)) is not None:
+        depth = 1
+        for index in range(head.end(), len(rest)):
+            depth += {"(": 1, ")": -1}.get(rest[index], 0)
+            if depth == 0:
+                rest = rest[index + 1 :]
+                break
+        else:
+            raise ValueError("unbalanced deferred write")
+    rest = rest.lstrip()
+    return "WITH " + rest[1:].lstrip() if rest.startswith(",") else rest

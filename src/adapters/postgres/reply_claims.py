@@ -36,6 +36,8 @@ _LAST_INPUT_SEQ = (
     sa.select(messages.c.seq)
     .where(
         messages.c.tenant_id == _TENANT,
+        # Redundant with the id, and there so that either index bounds the lookup to the conversation.
+        messages.c.conversation_id == _CONVERSATION,
         messages.c.id == sa.bindparam("b_last_input_id"),
         messages.c.created_at == sa.bindparam("b_last_input_created_at"),
     )

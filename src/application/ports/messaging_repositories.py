@@ -35,7 +35,8 @@ class InboxRepository(Protocol):
         ...
 
     async def finish(self, entry: InboxEntry) -> None:
-        """Persist the entry's final state, outcome and message."""
+        """Persist the entry's final state, outcome and message, by the commit: the write may wait to ride on
+        the transaction's next statement, so nothing in the transaction reads the entry after it."""
         ...
 
 

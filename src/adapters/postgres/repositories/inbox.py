@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.driver_statement import DriverStatement, parameters_for
 from adapters.postgres.repositories.channels import to_channel
+from adapters.postgres.repositories.outbox import TransactionDriver
 from adapters.postgres.tables import channels, inbox
 from application.ports.messaging_repositories import LockedInboxEntry
 from application.ports.security import SecretCipher
@@ -60,7 +60,7 @@ _FINISH = DriverStatement(
 
 
 class PostgresInboxRepository:
-    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection, cipher: SecretCipher) -> None:
+    def __init__(self, connection: AsyncConnection, driver: TransactionDriver, cipher: SecretCipher) -> None:
         self._connection = connection
         self._driver = driver
         self._cipher = cipher
@@ -100,8 +100,9 @@ class PostgresInboxRepository:
         return LockedInboxEntry(_to_entry(row), bool(row["others_pending"]), channel)
 
     async def finish(self, entry: InboxEntry) -> None:
-        await _FINISH.execute(
-            self._driver,
+        # The entry's last write in its transaction: it rides on the next statement (see TransactionDriver).
+        self._driver.defer(
+            _FINISH,
             {
                 "b_tenant_id": entry.tenant_id,
                 "b_id": entry.id,

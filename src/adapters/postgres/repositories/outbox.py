@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -40,17 +41,25 @@ _INSERT_ROWS = DriverStatement(
 
 class TransactionDriver:
     """The unit of work's driver connection as its repositories run statements on it (see driver_statement),
-    with the outbox rows staged meanwhile riding on the next one: inserted by it, as a CTE ahead of its own
-    work, or on their own just before the commit. Nothing in a transaction reads the outbox it writes, so no
-    statement depends on whether they are in yet; staging events then running a statement, as storing a
-    message and finishing its inbox entry do, costs one round trip instead of two."""
+    with the writes deferred meanwhile riding on the next one: run by it, as CTEs ahead of its own work, or
+    on a bare statement just before the commit. Two kinds are deferred: outbox rows (one insert for all of
+    them, in the order staged) and a repository's last write to a row nothing later in the transaction
+    reads (an inbox entry's finish). Staging events, finishing the entry and then reading the turn, as
+    processing a message does, costs one round trip where it would cost three.
+
+    A statement does not see what its own CTEs write, and its CTEs run in no set order: a deferred write
+    must not be read by the transaction, nor depend on another one."""
 
     def __init__(self, driver: asyncpg.Connection) -> None:
         self._driver = driver
         self._staged: list[tuple[Any, ...]] = []
+        self._deferred: list[tuple[str, list[Any]]] = []
 
     def stage(self, rows: list[tuple[Any, ...]]) -> None:
         self._staged.extend(rows)
+
+    def defer(self, statement: DriverStatement, values: Mapping[str, Any]) -> None:
+        self._deferred.append((statement.sql, statement.arguments(values)))
 
     async def fetch(self, sql: str, *arguments: Any) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self._driver.fetch(*self._carrying(sql, arguments))
@@ -64,33 +73,34 @@ class TransactionDriver:
         return status
 
     async def flush(self) -> None:
-        """Insert what is still staged, before the transaction commits."""
-        if self._staged:
-            await self._driver.execute(_INSERT_ROWS.sql, *self._take())
+        """Run what is still deferred, before the transaction commits."""
+        if self._staged or self._deferred:
+            await self._driver.execute(*self._carrying("SELECT", ()))
 
     def _carrying(self, sql: str, arguments: tuple[Any, ...]) -> tuple[Any, ...]:
-        if not self._staged:
+        if not (self._staged or self._deferred):
             return (sql, *arguments)
-        insert = _staged_insert(len(arguments))
+        writes, carried = [], list(arguments)
+        if self._staged:
+            writes.append(f"staged_outbox AS ({_numbered_after(_INSERT_ROWS.sql, len(carried))})")
+            carried.extend(_INSERT_ROWS.arguments(_columns(self._staged)))
+        for index, (write, write_arguments) in enumerate(self._deferred):
+            writes.append(f"staged_{index} AS ({_numbered_after(write, len(carried))})")
+            carried.extend(write_arguments)
+        self._staged, self._deferred = [], []
         head = _WITH.match(sql)
         if head is None:
-            carried = f"WITH staged_outbox AS ({insert}) {sql}"
-        else:
-            carried = f"WITH {head.group(1) or ''}staged_outbox AS ({insert}), {sql[head.end() :]}"
-        return (carried, *arguments, *self._take())
-
-    def _take(self) -> list[Any]:
-        staged, self._staged = self._staged, []
-        return _INSERT_ROWS.arguments(_columns(staged))
+            return (f"WITH {', '.join(writes)} {sql}", *carried)
+        return (f"WITH {head.group(1) or ''}{', '.join(writes)}, {sql[head.end() :]}", *carried)
 
 
 _WITH = re.compile(r"\s*WITH\s+(RECURSIVE\s+)?", re.IGNORECASE)
 
 
 @functools.cache
-def _staged_insert(after: int) -> str:
-    """The outbox insert numbered to follow a statement's own `after` parameters."""
-    return re.sub(r"\$(\d+)", lambda number: f"${int(number.group(1)) + after}", _INSERT_ROWS.sql)
+def _numbered_after(sql: str, after: int) -> str:
+    """The statement with its parameters numbered to follow `after` others."""
+    return re.sub(r"\$(\d+)", lambda number: f"${int(number.group(1)) + after}", sql)
 
 
 class PostgresOutbox:
