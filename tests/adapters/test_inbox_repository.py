@@ -6,23 +6,9 @@ from __future__ import annotations
 
 from adapters.postgres.repositories.inbox import _LOCK
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
-from domain.channels.channel import Channel
 from domain.channels.inbox import InboxEntry
-from domain.common.ids import new_id
-from tests.support.channels import store_whatsapp_channel
+from tests.support.channels import inbox_entry, store_whatsapp_channel
 from tests.support.plans import rows_read
-
-
-def entry(channel: Channel, contact_id: str) -> InboxEntry:
-    return InboxEntry(
-        id=new_id(),
-        tenant_id=channel.tenant_id,
-        channel_id=channel.id,
-        kind=channel.kind,
-        provider_event_key=f"wamid.{new_id().hex}",
-        payload={},
-        contact_id=contact_id,
-    )
 
 
 async def store(uow_factory: PostgresUnitOfWorkFactory, *entries: InboxEntry) -> None:
@@ -42,13 +28,13 @@ async def others_pending(uow_factory: PostgresUnitOfWorkFactory, of: InboxEntry)
 async def test_only_the_same_contacts_other_waiting_events_count(uow_factory: PostgresUnitOfWorkFactory) -> None:
     channel = await store_whatsapp_channel(uow_factory, "106540352242111")
     other_channel = await store_whatsapp_channel(uow_factory, "106540352242222")
-    first = entry(channel, "15550001")
-    await store(uow_factory, first, entry(channel, "15550002"))
-    await store(uow_factory, entry(other_channel, "15550001"))
+    first = inbox_entry(channel, "15550001")
+    await store(uow_factory, first, inbox_entry(channel, "15550002"))
+    await store(uow_factory, inbox_entry(other_channel, "15550001"))
     # Alone: another contact's event and the same number on another tenant's channel do not count.
     assert not await others_pending(uow_factory, first)
 
-    second = entry(channel, "15550001")
+    second = inbox_entry(channel, "15550001")
     await store(uow_factory, second)
     assert await others_pending(uow_factory, first)
     assert await others_pending(uow_factory, second)
@@ -64,12 +50,12 @@ async def test_the_question_reads_the_contacts_entries_not_every_pending_one(
     uow_factory: PostgresUnitOfWorkFactory, database_url: str
 ) -> None:
     channel = await store_whatsapp_channel(uow_factory, "106540352242333")
-    lone = entry(channel, "15559999")
+    lone = inbox_entry(channel, "15559999")
     await store(uow_factory, lone)
     # A backlog: thousands of other contacts' events waiting, on this tenant's channel and on another's.
-    await store(uow_factory, *(entry(channel, f"1555{index:04d}") for index in range(2000)))
+    await store(uow_factory, *(inbox_entry(channel, f"1555{index:04d}") for index in range(2000)))
     other = await store_whatsapp_channel(uow_factory, "106540352242444")
-    await store(uow_factory, *(entry(other, f"1555{index:04d}") for index in range(2000)))
+    await store(uow_factory, *(inbox_entry(other, f"1555{index:04d}") for index in range(2000)))
 
     read = await rows_read(database_url, _LOCK, {"b_tenant_id": lone.tenant_id, "b_id": lone.id})
     assert not await others_pending(uow_factory, lone)
@@ -79,7 +65,7 @@ async def test_the_question_reads_the_contacts_entries_not_every_pending_one(
 
 async def test_the_entry_comes_with_its_channel_as_stored(uow_factory: PostgresUnitOfWorkFactory) -> None:
     channel = await store_whatsapp_channel(uow_factory, "106540352242555")
-    waiting = entry(channel, "15550001")
+    waiting = inbox_entry(channel, "15550001")
     await store(uow_factory, waiting)
     async with uow_factory(channel.tenant_id) as uow:
         locked = await uow.inbox.lock(channel.tenant_id, waiting.id)

@@ -9,11 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from domain.channels.channel import Channel
-from domain.channels.inbox import InboxEntry
 from domain.common.ids import ConversationId, new_id
 from domain.conversations.conversation import Conversation
 from domain.events import Event
-from tests.support.channels import store_whatsapp_channel
+from tests.support.channels import inbox_entry, store_whatsapp_channel
 from tests.support.plans import STAGED_OUTBOX, recorded_statements, without_staged_outbox
 from tests.support.services import asyncpg_dsn
 
@@ -23,18 +22,6 @@ def numbered(channel: Channel, *numbers: int) -> list[Event]:
         Event(type="tenant.updated", tenant_id=channel.tenant_id, data={"n": number}, aggregate_key="tenant")
         for number in numbers
     ]
-
-
-def inbox_entry(channel: Channel, contact_id: str) -> InboxEntry:
-    return InboxEntry(
-        id=new_id(),
-        tenant_id=channel.tenant_id,
-        channel_id=channel.id,
-        kind=channel.kind,
-        provider_event_key=f"wamid.{new_id().hex}",
-        payload={},
-        contact_id=contact_id,
-    )
 
 
 async def outbox_numbers(database_url: str) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.channels.channel import Channel, ChannelKind, WhatsAppConfig
+from domain.channels.inbox import InboxEntry
 from domain.common.ids import ChannelId, TenantId, new_id
 from domain.tenants.tenant import Tenant
 
@@ -30,3 +31,16 @@ async def store_whatsapp_channel(uow_factory: UnitOfWorkFactory, phone_number_id
         await uow.channels.add(channel)
         await uow.commit()
     return channel
+
+
+def inbox_entry(channel: Channel, contact_id: str) -> InboxEntry:
+    """A pending inbox entry of the channel's, from the contact."""
+    return InboxEntry(
+        id=new_id(),
+        tenant_id=channel.tenant_id,
+        channel_id=channel.id,
+        kind=channel.kind,
+        provider_event_key=f"wamid.{new_id().hex}",
+        payload={},
+        contact_id=contact_id,
+    )
