@@ -37,6 +37,7 @@ from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
 from adapters.postgres import migrations
 from adapters.postgres.embedded import start_embedded_postgres
 from adapters.postgres.engine import make_engine
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from adapters.rabbitmq.topology import RabbitTopology
 from application.auth import Principal
@@ -101,7 +102,9 @@ def produce(job: ProducerJob, results: Any) -> None:
 
 async def _produce(job: ProducerJob) -> tuple[list[tuple[str, float]], float]:
     engine = make_engine(job.database_url, pool_size=job.concurrency, max_overflow=0)
-    uow_factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(job.secret_key))
+    uow_factory = PostgresUnitOfWorkFactory(
+        engine, AesGcmSecretCipher.from_encoded_key(job.secret_key), OutboxWakeups(relays_here=False)
+    )
     committed: list[tuple[str, float]] = []
     transactions = job.count // job.batch
     semaphore = asyncio.Semaphore(job.concurrency)

@@ -24,6 +24,7 @@ from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
 from adapters.documents.parser import ContentSniffingDocumentParser
 from adapters.postgres import migrations
 from adapters.postgres.engine import make_engine
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.repositories.knowledge_index import (
     BM25Parameters,
     KeywordSearchLimits,
@@ -147,11 +148,11 @@ class TunedUnitOfWorkFactory(PostgresUnitOfWorkFactory):
     def __init__(
         self, engine: AsyncEngine, cipher: SecretCipher, bm25: BM25Parameters, keyword_limits: KeywordSearchLimits
     ) -> None:
-        super().__init__(engine, cipher)
+        super().__init__(engine, cipher, OutboxWakeups(relays_here=False))
         self._unit = type("Tuned", (TunedUnitOfWork,), {"bm25": bm25, "keyword_limits": keyword_limits})
 
     def __call__(self, tenant_id: TenantId | None) -> PostgresUnitOfWork:
-        unit: PostgresUnitOfWork = self._unit(self._engine, self._cipher, tenant_id)
+        unit: PostgresUnitOfWork = self._unit(self._engine, self._cipher, self._wakeups, tenant_id)
         return unit
 
 
@@ -170,7 +171,13 @@ class Platform:
         cipher = AesGcmSecretCipher.from_encoded_key(generate_encoded_key())
         files = Path(tempfile.mkdtemp(prefix="metachat-bench-files-"))
         try:
-            yield cls(engine, cipher, LocalBlobStorage(files), embedder, PostgresUnitOfWorkFactory(engine, cipher))
+            yield cls(
+                engine,
+                cipher,
+                LocalBlobStorage(files),
+                embedder,
+                PostgresUnitOfWorkFactory(engine, cipher, OutboxWakeups(relays_here=False)),
+            )
         finally:
             await engine.dispose()
             shutil.rmtree(files, ignore_errors=True)

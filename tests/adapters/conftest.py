@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
 from adapters.postgres.engine import make_engine
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.tenant_sessions import TenantSessions
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 
@@ -22,7 +23,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def uow_factory(engine: AsyncEngine) -> PostgresUnitOfWorkFactory:
-    return PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
+    return PostgresUnitOfWorkFactory(
+        engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()), OutboxWakeups(relays_here=False)
+    )
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.delivery_outcomes import PostgresDeliveryOutcomes
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.tenant_sessions import TenantSessions
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from application.conversations.views import message_event
@@ -21,7 +22,7 @@ from tests.support.channels import store_whatsapp_channel
 
 @pytest.fixture
 def outcomes(one_tenant_session: TenantSessions) -> PostgresDeliveryOutcomes:
-    return PostgresDeliveryOutcomes(one_tenant_session)
+    return PostgresDeliveryOutcomes(one_tenant_session, OutboxWakeups(relays_here=False))
 
 
 async def pending_reply(uow_factory: PostgresUnitOfWorkFactory, channel: Channel) -> Message:

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from adapters.postgres.inbox_intake import PostgresInboxIntake
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.tenant_sessions import TenantSessions
 from application.errors import ServiceUnavailable
 from application.ports.tasks import Task
@@ -21,7 +22,7 @@ from tests.support.api import Client, create_channel, create_tenant
 
 @pytest.fixture
 def intake(one_tenant_session: TenantSessions) -> PostgresInboxIntake:
-    return PostgresInboxIntake(one_tenant_session)
+    return PostgresInboxIntake(one_tenant_session, OutboxWakeups(relays_here=False))
 
 
 async def _channel(client: Client, name: str, phone_number_id: str) -> tuple[TenantId, ChannelId]:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.crypto.aes_gcm import AesGcmSecretCipher, generate_encoded_key
 from adapters.postgres.engine import make_engine
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.unit_of_work import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from application.ports.unit_of_work import UnitOfWorkFactory
 from domain.common.ids import TenantId
@@ -105,7 +106,9 @@ async def test_a_unit_of_work_left_without_commit_hands_its_connection_back_clea
     first, _ = await _two_tenants_with_channels(client)
     # One pooled connection: the second unit of work gets the very connection the first one used.
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
-    factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
+    factory = PostgresUnitOfWorkFactory(
+        engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()), OutboxWakeups(relays_here=False)
+    )
     try:
         async with factory(TenantId(uuid.UUID(first))) as uow:
             await uow.connection.execute(sa.text("UPDATE channels SET name = 'uncommitted'"))
@@ -128,7 +131,9 @@ async def test_a_unit_of_work_left_without_commit_hands_its_connection_back_clea
 async def test_a_unit_of_work_cancelled_at_any_point_hands_its_connection_back(database_url: str) -> None:
     """A web chat socket closing cancels its reads wherever they are: opening, querying, rolling back."""
     engine = make_engine(database_url, pool_size=2, max_overflow=0)
-    factory = PostgresUnitOfWorkFactory(engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()))
+    factory = PostgresUnitOfWorkFactory(
+        engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()), OutboxWakeups(relays_here=False)
+    )
 
     async def read() -> None:
         async with factory(None) as uow:

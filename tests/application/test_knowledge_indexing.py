@@ -20,6 +20,7 @@ from adapters.documents.parser import ContentSniffingDocumentParser
 from adapters.local_embeddings.embedder import LocalMiniLMEmbedder
 from adapters.openai.embedder import OpenAIEmbedder
 from adapters.postgres.engine import make_engine
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from adapters.storage.local_files import LocalBlobStorage
 from application.auth import Principal
@@ -124,7 +125,7 @@ class KnowledgeBase:
 async def kb(database_url: str, tmp_path: Path) -> AsyncIterator[KnowledgeBase]:
     engine = make_engine(database_url, pool_size=8, max_overflow=4)
     cipher = AesGcmSecretCipher.from_encoded_key(generate_encoded_key())
-    uow_factory = PostgresUnitOfWorkFactory(engine, cipher)
+    uow_factory = PostgresUnitOfWorkFactory(engine, cipher, OutboxWakeups(relays_here=False))
     db = await asyncpg.connect(asyncpg_dsn(database_url))
     tenant = Tenant(id=TenantId(new_id()), name="Acme")
     async with uow_factory(None) as uow:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.repositories.messages import _error_json
 from adapters.postgres.tenant_sessions import TenantSessions
 from application.observability import correlation_id_var
+from application.ports.events import OutboxKind
 from domain.conversations.message import Message
 from domain.events import Event
 
@@ -25,8 +27,9 @@ VALUES ($1, $7, 'event', $8, $9, $10::jsonb, $11, $12)
 
 
 class PostgresDeliveryOutcomes:
-    def __init__(self, sessions: TenantSessions) -> None:
+    def __init__(self, sessions: TenantSessions, wakeups: OutboxWakeups) -> None:
         self._sessions = sessions
+        self._wakeups = wakeups
         self._encode = msgspec.json.Encoder().encode
 
     async def record(self, message: Message, event: Event) -> None:
@@ -47,3 +50,4 @@ class PostgresDeliveryOutcomes:
                 event.correlation_id or correlation_id_var.get(),
                 event.occurred_at,
             )
+        self._wakeups.committed((OutboxKind.EVENT.value,))

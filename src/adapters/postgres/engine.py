@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -24,7 +25,10 @@ def to_asyncpg_url(url: str) -> str:
     raise ValueError("DATABASE_URL must start with postgresql:// (or postgres://)")
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, session_settings: Mapping[str, str] | None = None
+) -> AsyncEngine:
+    """`session_settings`: settings every connection starts its session with."""
     return create_async_engine(
         to_asyncpg_url(url),
         pool_size=pool_size,
@@ -34,6 +38,7 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Asy
         # discards it, and the caller's error handling (ServiceUnavailable → retry or 503) takes over.
         pool_pre_ping=False,
         pool_recycle=1800,
+        connect_args={"server_settings": dict(session_settings or {})},
     )
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import msgspec
 
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.tenant_sessions import TenantSessions
 from application.observability import correlation_id_var
+from application.ports.events import OutboxKind
 from application.ports.tasks import Task
 from domain.channels.inbox import InboxEntry
 from domain.common.ids import TenantId
@@ -35,8 +37,9 @@ SELECT id FROM new_entries
 
 
 class PostgresInboxIntake:
-    def __init__(self, sessions: TenantSessions) -> None:
+    def __init__(self, sessions: TenantSessions, wakeups: OutboxWakeups) -> None:
         self._sessions = sessions
+        self._wakeups = wakeups
         self._encode = msgspec.json.Encoder().encode
 
     async def store_new(self, tenant_id: TenantId, entries: list[tuple[InboxEntry, Task]]) -> list[InboxEntry]:
@@ -64,5 +67,7 @@ class PostgresInboxIntake:
         # acknowledged, and the redelivery is deduplicated.
         async with self._sessions.scoped_to(tenant_id) as connection:
             rows = await connection.fetch(_STORE_NEW, *arguments)
+        if rows:
+            self._wakeups.committed((OutboxKind.TASK.value,))
         new_ids = {row[0] for row in rows}
         return [entry for entry, _ in entries if entry.id in new_ids]

@@ -1,5 +1,8 @@
 """LISTEN/NOTIFY: wake the relay and the webhook dispatcher the moment work commits. Notifications are
-an accelerator only; the loops still poll, so a dropped listener costs latency, never events."""
+an accelerator only; the loops still poll, so a dropped listener costs latency, never events.
+
+A process that runs relays wakes them itself when it commits outbox rows (`OutboxWakeups`): a NOTIFY
+serialises commits (migration 0010 says why), and its own relays are right there."""
 
 from __future__ import annotations
 
@@ -16,6 +19,38 @@ logger = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "metachat_outbox"
 WEBHOOK_DELIVERIES_CHANNEL = "metachat_webhook_deliveries"
+# Session setting read by the outbox trigger: "off" and it does not notify (migration 0010).
+OUTBOX_NOTIFY_SETTING = "app.outbox_notify"
+
+
+class OutboxWakeups:
+    """Who wakes the relays when this process commits outbox rows. Without relays here, the outbox
+    trigger's NOTIFY does, for whichever process runs them. With relays here, this process's sessions
+    start with the trigger off (`session_settings`), and every commit that wrote rows wakes the relays of
+    their kinds directly (`committed`); the relays of other processes still find those rows on their poll,
+    and rows that other processes commit still notify."""
+
+    def __init__(self, *, relays_here: bool) -> None:
+        self._relays_here = relays_here
+        self._relays: list[tuple[str, asyncio.Event]] = []
+
+    @property
+    def session_settings(self) -> dict[str, str]:
+        """What this process's database sessions start with."""
+        return {OUTBOX_NOTIFY_SETTING: "off"} if self._relays_here else {}
+
+    def relay(self, kind: str, wake: asyncio.Event) -> None:
+        """A relay of this process, of rows of `kind`, woken by setting `wake`."""
+        if not self._relays_here:
+            raise RuntimeError("this process was set up to leave its relays' wake-ups to NOTIFY")
+        self._relays.append((kind, wake))
+
+    def committed(self, kinds: Iterable[str]) -> None:
+        """Outbox rows of these kinds were just committed by a session of this process."""
+        kinds = frozenset(kinds)
+        for kind, wake in self._relays:
+            if kind in kinds:
+                wake.set()
 
 
 class PostgresNotifications:

@@ -9,7 +9,7 @@ so a scope that were ever wrong would fail the write, never store rows under ano
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import asyncpg  # type: ignore[import-untyped]
@@ -28,9 +28,12 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 
 class TenantSessions:
-    def __init__(self, database_url: str, *, max_connections: int = 8) -> None:
+    def __init__(
+        self, database_url: str, *, max_connections: int = 8, session_settings: Mapping[str, str] | None = None
+    ) -> None:
         self._dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
         self._max_connections = max_connections
+        self._session_settings = dict(session_settings or {})
         self._pool: asyncpg.Pool | None = None
         # The tenant each open connection (by server process id) is scoped to.
         self._tenant_of: dict[int, TenantId] = {}
@@ -38,7 +41,12 @@ class TenantSessions:
     async def start(self) -> None:
         # Connections are opened on first use, so a database that is down does not stop start-up.
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=0, max_size=self._max_connections, init=self._open_session, reset=_keep_session
+            self._dsn,
+            min_size=0,
+            max_size=self._max_connections,
+            init=self._open_session,
+            reset=_keep_session,
+            server_settings=self._session_settings,
         )
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.postgres.engine import APP_ROLE, CONNECTION_ERRORS, roll_back_or_discard
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.repositories.api_keys import PostgresApiKeyRepository
 from adapters.postgres.repositories.channels import PostgresChannelRepository
 from adapters.postgres.repositories.conversation_queries import PostgresConversationQueries
@@ -59,9 +60,12 @@ class PostgresUnitOfWork:
     documents: PostgresDocumentRepository
     knowledge: PostgresKnowledgeIndex
 
-    def __init__(self, engine: AsyncEngine, cipher: SecretCipher, tenant_id: TenantId | None) -> None:
+    def __init__(
+        self, engine: AsyncEngine, cipher: SecretCipher, wakeups: OutboxWakeups, tenant_id: TenantId | None
+    ) -> None:
         self._engine = engine
         self._cipher = cipher
+        self._wakeups = wakeups
         self._tenant_id = tenant_id
         self._connection: AsyncConnection | None = None
         self._driver: Any = None
@@ -124,6 +128,7 @@ class PostgresUnitOfWork:
         # Anything else (a cancellation mid-commit among them) leaves the driver set: closing then rolls
         # back, or discards a connection that cannot, so no transaction is ever handed back to the pool.
         self._driver = None
+        self._wakeups.committed(self._statements.outbox_kinds)
         await self._close()
 
     async def __aexit__(
@@ -146,10 +151,11 @@ class PostgresUnitOfWork:
 
 
 class PostgresUnitOfWorkFactory:
-    def __init__(self, engine: AsyncEngine, cipher: SecretCipher) -> None:
+    def __init__(self, engine: AsyncEngine, cipher: SecretCipher, wakeups: OutboxWakeups) -> None:
         # A view on the same pool in autocommit mode: the unit of work begins and ends transactions itself.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cipher = cipher
+        self._wakeups = wakeups
 
     def __call__(self, tenant_id: TenantId | None) -> PostgresUnitOfWork:
-        return PostgresUnitOfWork(self._engine, self._cipher, tenant_id)
+        return PostgresUnitOfWork(self._engine, self._cipher, self._wakeups, tenant_id)

@@ -10,6 +10,7 @@ from adapters.messenger.channel import MessengerChannel
 from adapters.meta.graph_client import GraphApiClient
 from adapters.postgres.delivery_outcomes import PostgresDeliveryOutcomes
 from adapters.postgres.inbox_intake import PostgresInboxIntake
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.reply_claims import PostgresReplyClaims
 from adapters.postgres.tenant_sessions import TenantSessions
 from adapters.storage.local_files import LocalBlobStorage
@@ -75,21 +76,21 @@ class ChannelsProvider(Provider):
         return PlatformWebhookSecrets(app_secret=settings.meta.app_secret, verify_token=settings.meta.verify_token)
 
     @provide
-    async def tenant_sessions(self, settings: Settings) -> AsyncIterator[TenantSessions]:
+    async def tenant_sessions(self, settings: Settings, wakeups: OutboxWakeups) -> AsyncIterator[TenantSessions]:
         if settings.database_url is None:
             raise ConfigurationError("no database: start the embedded one before building the container")
-        sessions = TenantSessions(settings.database_url)
+        sessions = TenantSessions(settings.database_url, session_settings=wakeups.session_settings)
         await sessions.start()
         yield sessions
         await sessions.close()
 
     @provide
-    def inbox_intake(self, sessions: TenantSessions) -> InboxIntake:
-        return PostgresInboxIntake(sessions)
+    def inbox_intake(self, sessions: TenantSessions, wakeups: OutboxWakeups) -> InboxIntake:
+        return PostgresInboxIntake(sessions, wakeups)
 
     @provide
-    def delivery_outcomes(self, sessions: TenantSessions) -> DeliveryOutcomes:
-        return PostgresDeliveryOutcomes(sessions)
+    def delivery_outcomes(self, sessions: TenantSessions, wakeups: OutboxWakeups) -> DeliveryOutcomes:
+        return PostgresDeliveryOutcomes(sessions, wakeups)
 
     @provide
     def reply_claims(self, sessions: TenantSessions) -> ReplyClaims:

@@ -14,6 +14,7 @@ from adapters.crypto.scrypt import ScryptSecretHasher
 from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter, MemorySendPacer
 from adapters.postgres.api_log import PostgresApiLogSink
 from adapters.postgres.engine import make_engine, ping
+from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter, RedisSendPacer
 from adapters.system.clock import SystemClock
@@ -64,17 +65,25 @@ class SecurityProvider(Provider):
 class DatabaseProvider(Provider):
     scope = Scope.APP
 
+    def __init__(self, *, relays_here: bool) -> None:
+        super().__init__()
+        self._relays_here = relays_here
+
     @provide
-    async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+    def outbox_wakeups(self) -> OutboxWakeups:
+        return OutboxWakeups(relays_here=self._relays_here)
+
+    @provide
+    async def engine(self, settings: Settings, wakeups: OutboxWakeups) -> AsyncIterator[AsyncEngine]:
         if settings.database_url is None:
             raise ConfigurationError("no database: start the embedded one before building the container")
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, session_settings=wakeups.session_settings)
         yield engine
         await engine.dispose()
 
     @provide
-    def uow_factory(self, engine: AsyncEngine, cipher: SecretCipher) -> UnitOfWorkFactory:
-        return PostgresUnitOfWorkFactory(engine, cipher)
+    def uow_factory(self, engine: AsyncEngine, cipher: SecretCipher, wakeups: OutboxWakeups) -> UnitOfWorkFactory:
+        return PostgresUnitOfWorkFactory(engine, cipher, wakeups)
 
     @provide
     async def api_log_sink(self, engine: AsyncEngine) -> AsyncIterator[ApiLogSink]:

@@ -13,7 +13,12 @@ from typing import Any
 import attrs
 from dishka import AsyncContainer
 
-from adapters.postgres.notifications import OUTBOX_CHANNEL, WEBHOOK_DELIVERIES_CHANNEL, PostgresNotifications
+from adapters.postgres.notifications import (
+    OUTBOX_CHANNEL,
+    WEBHOOK_DELIVERIES_CHANNEL,
+    OutboxWakeups,
+    PostgresNotifications,
+)
 from application.ports.events import OutboxFeed, OutboxKind
 from entrypoints.settings import Settings
 from entrypoints.worker.dispatch import Dispatcher
@@ -52,14 +57,22 @@ async def worker_services(container: AsyncContainer, settings: Settings) -> Asyn
     dispatcher = await container.get(Dispatcher)
     transport = await container.get(WorkerTransport)
     status = await container.get(RelayStatus)
+    wakeups = await container.get(OutboxWakeups)
     notifications = PostgresNotifications(settings.database_url, [OUTBOX_CHANNEL, WEBHOOK_DELIVERIES_CHANNEL])
+
+    def relay_wake(kind: OutboxKind) -> asyncio.Event:
+        # Set by other processes' commits (NOTIFY) and by this process's own (OutboxWakeups).
+        wake = notifications.subscribe(OUTBOX_CHANNEL, kind.value)
+        wakeups.relay(kind.value, wake)
+        return wake
+
     poll = settings.events.relay_poll_seconds
     services = WorkerServices(
         event_relay=RelayLoop(
             container,
             OutboxKind.EVENT,
             batch=settings.events.relay_batch_size,
-            wake=notifications.subscribe(OUTBOX_CHANNEL, OutboxKind.EVENT.value),
+            wake=relay_wake(OutboxKind.EVENT),
             poll_seconds=poll,
             round_interval_seconds=EVENT_ROUND_INTERVAL_SECONDS,
         ),
@@ -68,7 +81,7 @@ async def worker_services(container: AsyncContainer, settings: Settings) -> Asyn
                 container,
                 OutboxKind.TASK,
                 batch=transport.task_relay_batch,
-                wake=notifications.subscribe(OUTBOX_CHANNEL, OutboxKind.TASK.value),
+                wake=relay_wake(OutboxKind.TASK),
                 poll_seconds=poll,
             )
             for _ in range(transport.task_relay_lanes)

@@ -54,9 +54,12 @@ class TransactionDriver:
         self._driver = driver
         self._staged: list[tuple[Any, ...]] = []
         self._deferred: list[tuple[str, list[Any]]] = []
+        # The kinds of the outbox rows this transaction wrote, for waking their relays once it commits.
+        self.outbox_kinds: set[str] = set()
 
     def stage(self, rows: list[tuple[Any, ...]]) -> None:
         self._staged.extend(rows)
+        self.outbox_kinds.update(row[2] for row in rows)
 
     def defer(self, statement: DriverStatement, values: Mapping[str, Any]) -> None:
         self._deferred.append((statement.sql, statement.arguments(values)))
