@@ -55,7 +55,7 @@ class LocalRelays:
         self.wakeups = OutboxWakeups(relays_here=True)
         self.woken = {kind: asyncio.Event() for kind in OutboxKind}
         for kind, wake in self.woken.items():
-            self.wakeups.relay(kind.value, wake)
+            self.wakeups.relay(kind, wake)
         self.engine = make_engine(database_url, pool_size=2, session_settings=self.wakeups.session_settings)
         self.uow_factory = PostgresUnitOfWorkFactory(
             self.engine, AesGcmSecretCipher.from_encoded_key(generate_encoded_key()), self.wakeups

@@ -50,4 +50,4 @@ class PostgresDeliveryOutcomes:
                 event.correlation_id or correlation_id_var.get(),
                 event.occurred_at,
             )
-        self._wakeups.committed((OutboxKind.EVENT.value,))
+        self._wakeups.committed((OutboxKind.EVENT,))

@@ -68,6 +68,6 @@ class PostgresInboxIntake:
         async with self._sessions.scoped_to(tenant_id) as connection:
             rows = await connection.fetch(_STORE_NEW, *arguments)
         if rows:
-            self._wakeups.committed((OutboxKind.TASK.value,))
+            self._wakeups.committed((OutboxKind.TASK,))
         new_ids = {row[0] for row in rows}
         return [entry for entry, _ in entries if entry.id in new_ids]

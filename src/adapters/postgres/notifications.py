@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import asyncpg  # type: ignore[import-untyped]
 
 from adapters.postgres.engine import to_asyncpg_url
+from application.ports.events import OutboxKind
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +33,21 @@ class OutboxWakeups:
 
     def __init__(self, *, relays_here: bool) -> None:
         self._relays_here = relays_here
-        self._relays: list[tuple[str, asyncio.Event]] = []
+        self._relays: list[tuple[OutboxKind, asyncio.Event]] = []
 
     @property
     def session_settings(self) -> dict[str, str]:
         """What this process's database sessions start with."""
         return {OUTBOX_NOTIFY_SETTING: "off"} if self._relays_here else {}
 
-    def relay(self, kind: str, wake: asyncio.Event) -> None:
+    def relay(self, kind: OutboxKind, wake: asyncio.Event) -> None:
         """A relay of this process, of rows of `kind`, woken by setting `wake`."""
         if not self._relays_here:
             raise RuntimeError("this process was set up to leave its relays' wake-ups to NOTIFY")
         self._relays.append((kind, wake))
 
-    def committed(self, kinds: Iterable[str]) -> None:
+    def committed(self, kinds: Collection[OutboxKind]) -> None:
         """Outbox rows of these kinds were just committed by a session of this process."""
-        kinds = frozenset(kinds)
         for kind, wake in self._relays:
             if kind in kinds:
                 wake.set()

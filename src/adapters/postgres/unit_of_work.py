@@ -128,7 +128,7 @@ class PostgresUnitOfWork:
         # Anything else (a cancellation mid-commit among them) leaves the driver set: closing then rolls
         # back, or discards a connection that cannot, so no transaction is ever handed back to the pool.
         self._driver = None
-        self._wakeups.committed(self._statements.outbox_kinds)
+        self._wakeups.committed(self.outbox.kinds_written)
         await self._close()
 
     async def __aexit__(

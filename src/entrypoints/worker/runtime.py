@@ -63,7 +63,7 @@ async def worker_services(container: AsyncContainer, settings: Settings) -> Asyn
     def relay_wake(kind: OutboxKind) -> asyncio.Event:
         # Set by other processes' commits (NOTIFY) and by this process's own (OutboxWakeups).
         wake = notifications.subscribe(OUTBOX_CHANNEL, kind.value)
-        wakeups.relay(kind.value, wake)
+        wakeups.relay(kind, wake)
         return wake
 
     poll = settings.events.relay_poll_seconds

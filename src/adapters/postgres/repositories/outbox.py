@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from adapters.postgres.driver_statement import DriverStatement
 from application.observability import correlation_id_var
+from application.ports.events import OutboxKind
 from application.ports.tasks import Task
 from domain.events import Event
 
@@ -54,12 +55,9 @@ class TransactionDriver:
         self._driver = driver
         self._staged: list[tuple[Any, ...]] = []
         self._deferred: list[tuple[str, list[Any]]] = []
-        # The kinds of the outbox rows this transaction wrote, for waking their relays once it commits.
-        self.outbox_kinds: set[str] = set()
 
     def stage(self, rows: list[tuple[Any, ...]]) -> None:
         self._staged.extend(rows)
-        self.outbox_kinds.update(row[2] for row in rows)
 
     def defer(self, statement: DriverStatement, values: Mapping[str, Any]) -> None:
         self._deferred.append((statement.sql, statement.arguments(values)))
@@ -109,16 +107,19 @@ def _numbered_after(sql: str, after: int) -> str:
 class PostgresOutbox:
     def __init__(self, driver: TransactionDriver) -> None:
         self._driver = driver
+        # What the transaction wrote, for waking the relays of those kinds once it commits.
+        self.kinds_written: set[OutboxKind] = set()
 
     async def add(self, events: list[Event]) -> None:
         if not events:
             return
+        self.kinds_written.add(OutboxKind.EVENT)
         self._insert(
             [
                 (
                     event.tenant_id,
                     event.id,
-                    "event",
+                    OutboxKind.EVENT.value,
                     event.aggregate_key,
                     event.type,
                     event.envelope(),
@@ -132,12 +133,13 @@ class PostgresOutbox:
     async def add_tasks(self, tasks: list[Task]) -> None:
         if not tasks:
             return
+        self.kinds_written.add(OutboxKind.TASK)
         self._insert(
             [
                 (
                     task.tenant_id,
                     task.id,
-                    "task",
+                    OutboxKind.TASK.value,
                     task.ordering_key or f"task:{task.id}",
                     task.name,
                     task.envelope(),
