@@ -14,7 +14,12 @@ import pytest
 from dishka import AsyncContainer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from application.conversations.handle_conversation_turn import ConversationTurnInput, HandleConversationTurn, HeldRows
+from application.conversations.handle_conversation_turn import (
+    TIMELINE_WINDOW,
+    ConversationTurnInput,
+    HandleConversationTurn,
+    HeldRows,
+)
 from application.inbox.accept_webhook import AcceptWebhook, AcceptWebhookInput
 from application.inbox.process_inbox_entry import (
     ProcessInboxEntry,
@@ -203,14 +208,13 @@ async def test_the_turn_to_answer_now_is_read_in_the_transaction_that_stored_its
     accept = await platform.container.get(AcceptWebhook)
     await accept.execute(AcceptWebhookInput(ChannelKind.WHATSAPP, body, signature(body, APP_SECRET)))
     [inbox_id] = await platform.new_inbox_tasks()
-    read: list[tuple[ConversationTurnInput, str | None]] = []
+    handed: list[tuple[ConversationTurnInput, Message]] = []
     held_as_stored: list[bool] = []
 
     async def read_turn(uow: UnitOfWork, turn: ConversationTurnInput, held: HeldRows | None) -> None:
-        message = await uow.messages.get(turn.tenant_id, turn.message_id)
-        read.append((turn, None if message is None else message.text))
-        # The rows handed over are exactly what the transaction would read again.
         assert held is not None
+        handed.append((turn, held.inbound))
+        # The rows handed over are exactly what the transaction would read again.
         held_as_stored.append(
             held.conversation == await uow.conversations.get(turn.tenant_id, turn.conversation_id)
             and held.channel == await uow.channels.get(turn.tenant_id, held.conversation.channel_id)
@@ -219,8 +223,35 @@ async def test_the_turn_to_answer_now_is_read_in_the_transaction_that_stored_its
     use_case = await platform.container.get(ProcessInboxEntry)
     result = await use_case.execute(ProcessInboxEntryInput(platform.tenant_id, inbox_id), read_turn)
 
-    assert read == [(result.answer_now, "Hi")]
+    # The message is handed over as the commit stored it.
+    [(turn, inbound)] = handed
+    assert turn == result.answer_now
+    assert inbound.id == turn.message_id
+    assert await platform.messages() == [inbound]
     assert held_as_stored == [True]
+
+
+async def test_the_turn_read_beside_the_staged_message_is_the_turn_a_later_read_gives(platform: Platform) -> None:
+    # A full window of earlier messages: the staged one has to take the oldest one's place.
+    earlier = [wa_message("text", {"body": f"m{n}"}, wamid=f"w.{n}") for n in range(TIMELINE_WINDOW)]
+    await platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=earlier)))
+    loaded: list[tuple[ConversationTurnInput, object]] = []
+
+    async def load_turn(uow: UnitOfWork, turn: ConversationTurnInput, held: HeldRows | None) -> None:
+        loaded.append((turn, await HandleConversationTurn.load(uow, turn, held)))
+
+    latest = wa_message("text", {"body": "latest"}, wamid="w.latest")
+    await platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[latest])), load_turn)
+
+    [(turn, in_transaction)] = loaded
+    uow_factory = await platform.container.get(UnitOfWorkFactory)
+    async with uow_factory(platform.tenant_id) as uow:
+        later = await HandleConversationTurn.load(uow, turn)
+    # The same turn, but for the id it picks for its reply.
+    assert attrs.evolve(in_transaction, reply_id=later.reply_id) == later  # type: ignore[misc, union-attr]
+    timeline = [*later.split.history, *later.split.inputs]  # type: ignore[union-attr]
+    assert len(timeline) == TIMELINE_WINDOW
+    assert [message.text for message in timeline][-2:] == [f"m{TIMELINE_WINDOW - 1}", "latest"]
 
 
 async def test_a_redelivered_task_asks_for_its_turn_again(platform: Platform) -> None:
@@ -276,12 +307,13 @@ async def test_an_inbound_message_costs_one_or_two_conversation_and_two_inbox_st
     assert conversation["last_inbound_at"] is not None
     # The entry is locked and read together with whether its contact has others waiting.
     assert [verbs_on("inbox", statements) for statements in recorded] == [["SELECT"]] * 2
-    # Its finish and the message's events ride on the statement after them (the turn's read of the tenant and
-    # the history), not on statements of their own.
+    # The message, its events and the entry's finish ride on the statement after them (the turn's read of the
+    # tenant and the history), not on statements of their own.
     for statements in recorded:
         [staging] = [statement for statement in statements if "INSERT INTO outbox" in statement]
         assert staging.startswith(STAGED_OUTBOX)
         assert "UPDATE inbox" in staging
+        assert [statement for statement in statements if "INSERT INTO messages" in statement] == [staging]
         assert "FROM tenants" in without_staged_outbox(staging)
 
 

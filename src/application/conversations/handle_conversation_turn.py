@@ -86,11 +86,13 @@ class ConversationTurnInput:
 @attrs.frozen
 class HeldRows:
     """Rows of the turn that the transaction reading it holds already, as they are in it: the conversation it
-    has just written (so locked by it) and the channel it has read. `load` takes them instead of reading them
-    again; they are worth nothing outside that transaction."""
+    has just written (so locked by it), the channel it has read and the inbound message it has staged (a
+    write the turn's read does not see, see `MessageRepository.stage`). `load` takes them instead of reading
+    them again; they are worth nothing outside that transaction."""
 
     conversation: Conversation
     channel: Channel
+    inbound: Message
 
 
 @attrs.frozen
@@ -225,6 +227,7 @@ class HandleConversationTurn:
         found, timeline = await uow.turns.tenant_and_timeline(data.tenant_id, data.conversation_id, TIMELINE_WINDOW)
         if held is not None and held.conversation.id == data.conversation_id:
             conversation: Conversation | None = held.conversation
+            timeline = _with_message(timeline, held.inbound)
         else:
             held = None
             conversation = await uow.conversations.get(data.tenant_id, data.conversation_id)
@@ -506,3 +509,11 @@ def _speaks_for_business(message: Message) -> bool:
 def _first_keyword(turn: _Turn) -> str:
     keywords = turn.tenant.settings.handoff_keywords
     return keywords[0] if keywords else "human"
+
+
+def _with_message(timeline: list[Message], message: Message) -> list[Message]:
+    """The timeline as its read would have given it, had the read seen the message's write: the newest
+    `TIMELINE_WINDOW` messages, oldest first, ordered as the read orders them (creation time, then id)."""
+    if any(item.id == message.id for item in timeline):
+        return timeline
+    return sorted([*timeline, message], key=lambda item: (item.created_at, item.id))[-TIMELINE_WINDOW:]

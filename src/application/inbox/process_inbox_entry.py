@@ -199,7 +199,8 @@ class ProcessInboxEntry:
             status=DeliveryStatus.RECEIVED,
             occurred_at=event.occurred_at,
         )
-        await uow.messages.add(message)
+        # Nothing here reads the message back (the turn read is handed it), so its write rides on that read.
+        await uow.messages.stage(message)
         event_type = EventType.MESSAGE_REACTION if event.type is MessageType.REACTION else EventType.MESSAGE_RECEIVED
         events.append(_message_event(event_type, message, contact_id=conversation.contact_id))
         await uow.outbox.add(events)
@@ -209,8 +210,9 @@ class ProcessInboxEntry:
             else None
         )
         entry.mark_processed("message_stored", message.id)
-        # The conversation as just written (every column of it) and the channel as read, both in this transaction.
-        held = HeldRows(conversation, channel) if answer_now is not None else None
+        # The conversation as just written (every column of it), the channel as read and the message as staged,
+        # all in this transaction.
+        held = HeldRows(conversation, channel, message) if answer_now is not None else None
         return ProcessInboxEntryResult("message_stored", message.id, answer_now, held)
 
     async def _answer_or_queue(

@@ -56,6 +56,12 @@ class ConversationRepository(Protocol):
 class MessageRepository(Protocol):
     async def add(self, message: Message) -> None: ...
 
+    async def stage(self, message: Message) -> None:
+        """Store the message by the commit: the write may wait to ride on the transaction's next statement,
+        which does not see it, so nothing in the transaction reads the message after it (the turn read
+        that follows an inbound message is handed the message instead, see `HeldRows`)."""
+        ...
+
     async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None: ...
 
     async def find_by_provider_id(

@@ -3,12 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import attrs
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.driver_statement import DriverStatement, parameters_for
+from adapters.postgres.repositories.outbox import TransactionDriver
 from adapters.postgres.tables import messages
 from domain.common.ids import ChannelId, ConversationId, MessageId, TenantId
 from domain.conversations.message import DeliveryStatus, Direction, Message, MessageError, MessageType, SenderRole
@@ -59,12 +59,15 @@ _UPDATE_DELIVERY = DriverStatement(
 
 
 class PostgresMessageRepository:
-    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: TransactionDriver) -> None:
         self._connection = connection
         self._driver = driver
 
     async def add(self, message: Message) -> None:
         await _INSERT.execute(self._driver, message_values(message))
+
+    async def stage(self, message: Message) -> None:
+        self._driver.defer(_INSERT, message_values(message))
 
     async def get(self, tenant_id: TenantId, message_id: MessageId) -> Message | None:
         row = await _GET.fetchrow(self._driver, {"b_tenant_id": tenant_id, "b_id": message_id})
