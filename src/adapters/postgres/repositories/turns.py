@@ -64,6 +64,9 @@ _TIMELINE_COLUMNS: list[sa.ColumnElement[Any]] = [
     *_RECENT.c,
 ]
 _TIMELINE_ROWS = sa.select(*_TIMELINE_COLUMNS)
+# Each message column's name and the name it has in the union, worked out once: a turn reads up to
+# TIMELINE_WINDOW messages.
+_TIMELINE_KEYS = tuple((column.name, _MESSAGE_PREFIX + column.name) for column in messages.c)
 _TENANT_AND_TIMELINE = DriverStatement(
     sa.union_all(_TENANT_ROWS, _TIMELINE_ROWS).order_by(
         sa.literal_column("part"),
@@ -138,11 +141,7 @@ class PostgresTurnRepository:
             self._driver, {"b_id": tenant_id, "b_conversation_id": conversation_id, "b_limit": limit}
         )
         tenant_rows = [row for row in rows if row["part"] == 0]
-        timeline = [
-            _to_message({column.name: row[_MESSAGE_PREFIX + column.name] for column in messages.c})
-            for row in rows
-            if row["part"] == 1
-        ]
+        timeline = [_to_message({name: row[key] for name, key in _TIMELINE_KEYS}) for row in rows if row["part"] == 1]
         if not tenant_rows:
             return None, timeline
         tools = tuple(
