@@ -2,6 +2,7 @@
 turn (retrieval, a zero-latency scripted LLM) → reply at the fake Graph API.
 
 Run: uv run python bench/pipeline.py [--seconds 20] [--in-flight 64] [--rate 100] [--partitions 8] [--workers 1]
+                                     [--conversing]
                                      [--knowledge] [--tool-round]
 
 What it does, all on this machine (loopback only):
@@ -13,7 +14,9 @@ What it does, all on this machine (loopback only):
 4. creates a tenant with one WhatsApp channel through the API; with --knowledge (implied by --tool-round) the
    tenant also gets a small indexed document, so every turn retrieves passages as a tenant with knowledge does;
 5. sends signed webhooks, one text message each, every message from its own contact (so no two are merged
-   into one turn), from a raw-asyncio HTTP/1.1 client with 32 keep-alive connections:
+   into one turn; each message opens a conversation, the costliest case), or with --conversing from contacts
+   who chat (a contact writes again once its reply arrived, so turns read a growing history), from a
+   raw-asyncio HTTP/1.1 client with 32 keep-alive connections:
    - throughput: closed loop, --in-flight messages awaiting their reply at any time, for --seconds;
      replies per second over that window;
    - latency: open loop at --rate for --seconds; webhook POST (scheduled time, no coordinated omission)
@@ -116,6 +119,10 @@ def _tag(request: RecordedRequest) -> str | None:
     return text[start + 3 : text.find("]", start)] if start >= 0 else None
 
 
+def _digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
 def _webhook(port: int, tag: str, contact: str) -> bytes:
     payload = {
         "object": "whatsapp_business_account",
@@ -182,10 +189,11 @@ class Sender:
         if self.refused:
             print(f"  webhook POSTs not acknowledged: {dict(self.refused)}")
 
-    def send(self, tag: str) -> None:
-        # Every message from its own contact: one turn per message, none merged with another.
-        contact = f"1{int(hashlib.sha256(tag.encode()).hexdigest(), 16) % 10**10:010d}"
-        self.queue.put_nowait(_webhook(self.port, tag, contact))
+    def send(self, tag: str, contact: int | None = None) -> None:
+        """From contact number `contact`; by default every message from its own contact: one turn per message,
+        none merged with another."""
+        number = f"2{contact:010d}" if contact is not None else f"1{_digest(tag) % 10**10:010d}"
+        self.queue.put_nowait(_webhook(self.port, tag, number))
 
     async def _connection(self) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -209,9 +217,13 @@ class Sender:
             writer.close()
 
 
-async def _open_loop(sender: Sender, run: str, rate: float, seconds: float) -> dict[str, float]:
-    """Send rate * seconds messages on schedule; each message's scheduled send time by tag."""
+async def _open_loop(
+    sender: Sender, run: str, rate: float, seconds: float, *, conversing: bool = False
+) -> dict[str, float]:
+    """Send rate * seconds messages on schedule; each message's scheduled send time by tag. `conversing`: the
+    messages come in turn from 2 * rate contacts, each writing every two seconds."""
     scheduled: dict[str, float] = {}
+    contacts = max(1, int(2 * rate))
     started = time.monotonic()
     for index in range(int(rate * seconds)):
         at = started + index / rate
@@ -220,29 +232,34 @@ async def _open_loop(sender: Sender, run: str, rate: float, seconds: float) -> d
             await asyncio.sleep(delay)
         tag = f"{run}-{index}"
         scheduled[tag] = at
-        sender.send(tag)
+        sender.send(tag, index % contacts if conversing else None)
     return scheduled
 
 
 async def _closed_loop(
-    sender: Sender, replies: Replies, run: str, in_flight: int, seconds: float
+    sender: Sender, replies: Replies, run: str, in_flight: int, seconds: float, *, conversing: bool = False
 ) -> tuple[dict[str, float], float]:
     """Keep `in_flight` messages waiting for their reply for `seconds`; send times by tag, and the length
-    of the measured window (replies are counted from the first send to the end of the window)."""
+    of the measured window (replies are counted from the first send to the end of the window). `conversing`:
+    `in_flight` contacts chat, each sending its next message once the reply to its last one has arrived."""
     scheduled: dict[str, float] = {}
-    # Kept up to date from the replies as they arrive: recounting every message sent so far at each tick
-    # took this process more CPU the longer the run, CPU the platform under test shares.
-    waiting: set[str] = set()
+    # Kept up to date from the replies as they arrive (tag → its contact's slot): recounting every message sent
+    # so far at each tick took this process more CPU the longer the run, CPU the platform under test shares.
+    waiting: dict[str, int] = {}
+    free_slots = list(range(in_flight))
     started = time.monotonic()
     end = started + seconds
     index = 0
     while time.monotonic() < end:
-        waiting.difference_update(replies.collect())
-        for _ in range(in_flight - len(waiting)):
+        for tag in replies.collect():
+            if tag in waiting:
+                free_slots.append(waiting.pop(tag))
+        while free_slots:
+            slot = free_slots.pop()
             tag = f"{run}-{index}"
             scheduled[tag] = time.monotonic()
-            waiting.add(tag)
-            sender.send(tag)
+            waiting[tag] = slot
+            sender.send(tag, slot if conversing else None)
             index += 1
         await asyncio.sleep(0.005)
     return scheduled, time.monotonic() - started
@@ -501,12 +518,16 @@ async def orchestrate(options: argparse.Namespace) -> None:
                 await _await_replies(replies, warm, 60)
                 _report("warm-up, 20/s", warm, replies)
                 before = meter.sample()
-                peak, window = await _closed_loop(sender, replies, "peak", options.in_flight, options.seconds)
+                peak, window = await _closed_loop(
+                    sender, replies, "peak", options.in_flight, options.seconds, conversing=options.conversing
+                )
                 await _await_replies(replies, peak, 120)
                 peak_result = _report(f"throughput, {options.in_flight} in flight", peak, replies, window)
                 meter.report(before, meter.sample(), len(peak))
                 before = meter.sample()
-                steady = await _open_loop(sender, "steady", options.rate, options.seconds)
+                steady = await _open_loop(
+                    sender, "steady", options.rate, options.seconds, conversing=options.conversing
+                )
                 await _await_replies(replies, steady, 3 * options.seconds)
                 steady_result = _report(f"latency, offered {options.rate:.0f}/s", steady, replies)
                 meter.report(before, meter.sample(), len(steady))
@@ -516,7 +537,7 @@ async def orchestrate(options: argparse.Namespace) -> None:
                 easy_rate = max(1.0, round(min(options.rate, peak_result["throughput"] / 2)))
                 if easy_rate < options.rate:
                     before = meter.sample()
-                    easy = await _open_loop(sender, "easy", easy_rate, options.seconds)
+                    easy = await _open_loop(sender, "easy", easy_rate, options.seconds, conversing=options.conversing)
                     await _await_replies(replies, easy, 3 * options.seconds)
                     _report(f"latency, offered {easy_rate:.0f}/s", easy, replies)
                     meter.report(before, meter.sample(), len(easy))
@@ -544,6 +565,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate of the latency run")
     parser.add_argument("--partitions", type=int, default=8, help="TASK_PARTITIONS (parallel conversations)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument(
+        "--conversing",
+        action="store_true",
+        help="contacts chat (each sends its next message after its reply) instead of each message opening a"
+        " conversation of its own",
+    )
     parser.add_argument("--knowledge", action="store_true", help="the tenant has an indexed document to retrieve from")
     parser.add_argument(
         "--tool-round", action="store_true", help="the model searches once before answering (implies --knowledge)"
