@@ -288,7 +288,9 @@ def verbs_on(table: str, statements: list[str]) -> list[str]:
     return [target.split()[0] for target in targets if re.search(rf"\b{table}\b", target)]
 
 
-async def test_an_inbound_message_costs_one_or_two_conversation_and_two_inbox_statements(platform: Platform) -> None:
+async def test_an_inbound_message_costs_a_conversation_statement_only_when_the_conversation_is_new(
+    platform: Platform,
+) -> None:
     engine = await platform.container.get(AsyncEngine)
     recorded: list[list[str]] = []
     for wamid in ("wamid.first", "wamid.second"):
@@ -300,9 +302,14 @@ async def test_an_inbound_message_costs_one_or_two_conversation_and_two_inbox_st
             )
         recorded.append(statements)
 
-    # One statement looks the contact's conversation up and inserts it when there is none. New: inserted with
-    # the message already recorded on it (no update straight after). Existing: found, then updated.
-    assert [verbs_on("conversations", statements) for statements in recorded] == [["WITH"], ["WITH", "UPDATE"]]
+    # The entry's lock reads (and locks) the contact's conversation. New: one statement looks it up again and
+    # inserts it, with the message already recorded on it. Existing: no statement of its own, its update rides
+    # on the turn's read.
+    assert [verbs_on("conversations", statements) for statements in recorded] == [["WITH"], []]
+    assert [
+        ["UPDATE conversations" in statement for statement in statements if statement.startswith(STAGED_OUTBOX)]
+        for statements in recorded
+    ] == [[False], [True]]
     [conversation] = await platform.db.fetch("SELECT last_inbound_at FROM conversations")
     assert conversation["last_inbound_at"] is not None
     # The entry is locked and read together with whether its contact has others waiting.

@@ -139,7 +139,15 @@ class ProcessInboxEntry:
         read_turn: TurnReader | None,
     ) -> ProcessInboxEntryResult:
         entry = locked.entry
-        result = await self._apply(uow, entry, channel, event, media, others_pending=locked.others_pending)
+        result = await self._apply(
+            uow,
+            entry,
+            channel,
+            event,
+            media,
+            others_pending=locked.others_pending,
+            contact_conversation=locked.conversation,
+        )
         await uow.inbox.finish(entry)
         if result.answer_now is not None and read_turn is not None:
             await read_turn(uow, result.answer_now, result.held)
@@ -155,18 +163,21 @@ class ProcessInboxEntry:
         media: list[dict[str, Any]],
         *,
         others_pending: bool,
+        contact_conversation: Conversation | None,
     ) -> ProcessInboxEntryResult:
         if channel is None or isinstance(event, IgnoredEvent):
             reason = event.reason if isinstance(event, IgnoredEvent) else "the channel is gone"
             entry.mark_ignored(reason)
             return ProcessInboxEntryResult(f"ignored: {reason}")
         if isinstance(event, InboundMessage):
-            return await self._store_inbound(uow, entry, channel, event, media, others_pending=others_pending)
+            return await self._store_inbound(
+                uow, entry, channel, event, media, others_pending=others_pending, locked=contact_conversation
+            )
         if isinstance(event, StatusReport):
             return await self._apply_status(uow, entry, event)
         if isinstance(event, WatermarkReport):
             return await self._apply_watermark(uow, entry, event)
-        return await self._handle_echo(uow, entry, channel, event)
+        return await self._handle_echo(uow, entry, channel, event, contact_conversation)
 
     async def _store_inbound(
         self,
@@ -177,9 +188,10 @@ class ProcessInboxEntry:
         media: list[dict[str, Any]],
         *,
         others_pending: bool,
+        locked: Conversation | None,
     ) -> ProcessInboxEntryResult:
         conversation, events = await self._conversation(
-            uow, entry, event.contact_id, event.contact_name, inbound_at=event.occurred_at
+            uow, entry, event.contact_id, event.contact_name, locked, inbound_at=event.occurred_at
         )
         content = dict(event.content)
         if media:
@@ -262,10 +274,14 @@ class ProcessInboxEntry:
         entry: InboxEntry,
         contact_id: str,
         contact_name: str,
+        locked: Conversation | None,
         *,
         inbound_at: datetime | None = None,
     ) -> tuple[Conversation, list[Event]]:
-        """The contact's conversation, with a message from them at `inbound_at` recorded on it when given."""
+        """The contact's conversation, with a message from them at `inbound_at` recorded on it when given.
+        `locked`: the conversation the entry's lock read for its contact."""
+        if locked is not None and (locked.channel_id, locked.contact_id) != (entry.channel_id, contact_id):
+            locked = None  # the event's contact is not the one the entry was stored under
         candidate = Conversation(
             id=ConversationId(new_id()),
             tenant_id=entry.tenant_id,
@@ -273,10 +289,12 @@ class ProcessInboxEntry:
             contact_id=contact_id,
             contact_name=contact_name,
         )
-        if inbound_at is None:
-            conversation, created = await uow.conversations.get_or_add(candidate)
+        if inbound_at is not None:
+            conversation, created = await record_inbound(uow, candidate, inbound_at, locked=locked)
+        elif locked is not None:
+            conversation, created = locked, False
         else:
-            conversation, created = await record_inbound(uow, candidate, inbound_at)
+            conversation, created = await uow.conversations.get_or_add(candidate)
         events = []
         if created:
             events.append(
@@ -336,7 +354,7 @@ class ProcessInboxEntry:
         return ProcessInboxEntryResult(f"watermark_applied:{len(events)}")
 
     async def _handle_echo(
-        self, uow: UnitOfWork, entry: InboxEntry, channel: Channel, echo: EchoReport
+        self, uow: UnitOfWork, entry: InboxEntry, channel: Channel, echo: EchoReport, locked: Conversation | None
     ) -> ProcessInboxEntryResult:
         if echo.sent_by_platform or await uow.messages.find_by_provider_id(
             entry.tenant_id, entry.channel_id, echo.provider_message_id
@@ -344,7 +362,7 @@ class ProcessInboxEntry:
             entry.mark_ignored("echo of our own send")
             return ProcessInboxEntryResult("ignored: echo of our own send")
         # Typed by a person in the Page inbox: the contact saw it, so the conversation keeps it.
-        conversation, events = await self._conversation(uow, entry, echo.contact_id, "")
+        conversation, events = await self._conversation(uow, entry, echo.contact_id, "", locked)
         message = Message(
             id=MessageId(new_id()),
             tenant_id=entry.tenant_id,

@@ -22,6 +22,9 @@ class LockedInboxEntry:
     others_pending: bool
     # The entry's channel as stored now (None once deleted), read with the entry.
     channel: Channel | None
+    # The conversation of the entry's contact on its channel, locked, read with the entry (None while there is
+    # none): storing a message there needs no round trip to look it up.
+    conversation: Conversation | None = None
 
 
 class InboxRepository(Protocol):
@@ -51,6 +54,11 @@ class ConversationRepository(Protocol):
     async def get(self, tenant_id: TenantId, conversation_id: ConversationId) -> Conversation | None: ...
 
     async def update(self, conversation: Conversation) -> None: ...
+
+    async def stage_update(self, conversation: Conversation) -> None:
+        """`update`, by the commit: the write may wait to ride on the transaction's next statement, which does
+        not see it, so nothing in the transaction reads the conversation after it."""
+        ...
 
 
 class MessageRepository(Protocol):

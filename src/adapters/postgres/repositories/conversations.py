@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.driver_statement import DriverStatement, parameters_for
+from adapters.postgres.repositories.outbox import TransactionDriver
 from adapters.postgres.tables import conversations
 from domain.common.ids import ChannelId, ConversationId, TenantId
 from domain.conversations.conversation import Conversation, ConversationState
@@ -59,7 +59,7 @@ _UPDATE = DriverStatement(
 
 
 class PostgresConversationRepository:
-    def __init__(self, connection: AsyncConnection, driver: asyncpg.Connection) -> None:
+    def __init__(self, connection: AsyncConnection, driver: TransactionDriver) -> None:
         self._connection = connection
         self._driver = driver
 
@@ -83,9 +83,10 @@ class PostgresConversationRepository:
         return None if row is None else _to_conversation(row)
 
     async def update(self, conversation: Conversation) -> None:
-        await _UPDATE.execute(
-            self._driver, {"b_tenant_id": conversation.tenant_id, "b_id": conversation.id, **_row(conversation)}
-        )
+        await _UPDATE.execute(self._driver, _update_values(conversation))
+
+    async def stage_update(self, conversation: Conversation) -> None:
+        self._driver.defer(_UPDATE, _update_values(conversation))
 
 
 def _row(conversation: Conversation) -> dict[str, Any]:
@@ -118,3 +119,7 @@ def _to_conversation(row: Any) -> Conversation:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+def _update_values(conversation: Conversation) -> dict[str, Any]:
+    return {"b_tenant_id": conversation.tenant_id, "b_id": conversation.id, **_row(conversation)}

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.postgres.driver_statement import DriverStatement, parameters_for
 from adapters.postgres.repositories.channels import to_channel
+from adapters.postgres.repositories.conversations import _to_conversation
 from adapters.postgres.repositories.outbox import TransactionDriver
-from adapters.postgres.tables import channels, inbox
+from adapters.postgres.tables import channels, conversations, inbox
 from application.ports.messaging_repositories import LockedInboxEntry
 from application.ports.security import SecretCipher
 from domain.channels.channel import ChannelKind
@@ -30,6 +31,19 @@ _others = inbox.alias("others")
 # on pending entries keeps the EXISTS to the contact's few rows still waiting; the state is a literal so that
 # even a generic (prepared) plan can use that index.
 _CHANNEL_PREFIX = "channel__"
+# The contact's conversation on the entry's channel, locked as well: a message stored there then writes it
+# without looking it up first.
+_CONVERSATION_PREFIX = "conversation__"
+_contact_conversation = (
+    sa.select(conversations)
+    .where(
+        conversations.c.tenant_id == inbox.c.tenant_id,
+        conversations.c.channel_id == inbox.c.channel_id,
+        conversations.c.contact_id == inbox.c.contact_id,
+    )
+    .with_for_update()
+    .lateral("contact_conversation")
+)
 _LOCK = DriverStatement(
     sa.select(
         inbox,
@@ -43,15 +57,17 @@ _LOCK = DriverStatement(
         )
         .label("others_pending"),
         *(column.label(_CHANNEL_PREFIX + column.name) for column in channels.c),
+        *(column.label(_CONVERSATION_PREFIX + column.name) for column in _contact_conversation.c),
     )
     .select_from(
         inbox.outerjoin(
             channels, sa.and_(channels.c.tenant_id == inbox.c.tenant_id, channels.c.id == inbox.c.channel_id)
-        )
+        ).outerjoin(_contact_conversation, sa.true())
     )
     .where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
     .with_for_update(of=inbox)
 )
+_CONVERSATION_KEYS = tuple((column.name, _CONVERSATION_PREFIX + column.name) for column in conversations.c)
 _FINISH = DriverStatement(
     inbox.update()
     .where(inbox.c.tenant_id == sa.bindparam("b_tenant_id"), inbox.c.id == sa.bindparam("b_id"))
@@ -97,7 +113,12 @@ class PostgresInboxRepository:
             if row[_CHANNEL_PREFIX + "id"] is None
             else to_channel({column.name: row[_CHANNEL_PREFIX + column.name] for column in channels.c}, self._cipher)
         )
-        return LockedInboxEntry(_to_entry(row), bool(row["others_pending"]), channel)
+        conversation = (
+            None
+            if row[_CONVERSATION_PREFIX + "id"] is None
+            else _to_conversation({name: row[key] for name, key in _CONVERSATION_KEYS})
+        )
+        return LockedInboxEntry(_to_entry(row), bool(row["others_pending"]), channel, conversation)
 
     async def finish(self, entry: InboxEntry) -> None:
         # The entry's last write in its transaction: it rides on the next statement (see TransactionDriver).
