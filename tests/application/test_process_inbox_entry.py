@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -51,6 +52,7 @@ from tests.support.meta import (
     wa_webhook,
 )
 from tests.support.plans import STAGED_OUTBOX, recorded_statements, without_staged_outbox
+from tests.support.services import asyncpg_dsn
 
 APP_SECRET = "platform-app-secret"
 
@@ -322,6 +324,36 @@ async def test_an_inbound_message_costs_a_conversation_statement_only_when_the_c
         assert "UPDATE inbox" in staging
         assert [statement for statement in statements if "INSERT INTO messages" in statement] == [staging]
         assert "FROM tenants" in without_staged_outbox(staging)
+
+
+async def test_a_handoff_committed_while_a_message_is_stored_is_not_overwritten(
+    platform: Platform, database_url: str
+) -> None:
+    await platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": "Hi"})])))
+    # An agent's handoff, not yet committed, holds the conversation's row while the next message is stored.
+    agent = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        handoff = agent.transaction()
+        await handoff.start()
+        await agent.execute("UPDATE conversations SET state = 'human'")
+        later = wa_message("text", {"body": "still there?"}, wamid="wamid.2", timestamp="1764079260")
+        storing = asyncio.create_task(platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[later]))))
+        for _ in range(500):
+            if storing.done() or await agent.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            ):
+                break
+            await asyncio.sleep(0.01)
+        await handoff.commit()
+        await storing
+    finally:
+        await agent.close()
+
+    # The message's write to the conversation (its last inbound time) starts from the handoff's row, not from
+    # a copy read before the handoff committed.
+    [conversation] = await platform.db.fetch("SELECT state, last_inbound_at FROM conversations")
+    assert conversation["state"] == "human"
+    assert conversation["last_inbound_at"] == datetime.fromtimestamp(1764079260, UTC)
 
 
 async def test_long_and_unusual_text_round_trips_unchanged(platform: Platform) -> None:
