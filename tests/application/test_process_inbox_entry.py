@@ -256,6 +256,21 @@ async def test_the_turn_read_beside_the_staged_message_is_the_turn_a_later_read_
     assert [message.text for message in timeline][-2:] == [f"m{TIMELINE_WINDOW - 1}", "latest"]
 
 
+async def test_a_later_event_taken_first_stores_the_contacts_earlier_events_first(platform: Platform) -> None:
+    # With two worker processes, the task of the burst's second message can take the contact's lock first.
+    burst = [wa_message("text", {"body": text}, wamid=f"wamid.{text}") for text in ("first", "second", "third")]
+    body = meta_json(wa_webhook(wa_value(messages=burst)))
+    accept = await platform.container.get(AcceptWebhook)
+    await accept.execute(AcceptWebhookInput(ChannelKind.WHATSAPP, body, signature(body, APP_SECRET)))
+    first, second, third = await platform.new_inbox_tasks()
+
+    await platform.process(third)
+
+    assert [message.text for message in await platform.messages()] == ["first", "second", "third"]
+    assert [(await platform.process(inbox_id)).outcome for inbox_id in (first, second)] == ["already_processed"] * 2
+    assert len(await platform.messages()) == 3
+
+
 async def test_a_redelivered_task_asks_for_its_turn_again(platform: Platform) -> None:
     # The worker may have stopped between storing the message and sending the answer.
     await platform.deliver(ChannelKind.WHATSAPP, wa_webhook(wa_value(messages=[wa_message("text", {"body": "Hi"})])))

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -310,15 +310,20 @@ async def test_the_tool_loop_stops_after_five_rounds(
     assert "couldn't finish looking into that" in reply
 
 
+# Two workers (each on a broker connection of its own, as two processes are) both consume every partition: the
+# burst's tasks are shared between them, and the model is still asked once, with the messages in sent order.
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_a_burst_of_five_messages_gets_one_coherent_reply(
-    client: Client, settings: Settings, graph: FakeGraphApi, llm: FakeOpenAIServer
+    client: Client, settings: Settings, graph: FakeGraphApi, llm: FakeOpenAIServer, workers: int
 ) -> None:
     tenant = await whatsapp_tenant(client, graph)
     words = ["hi", "I ordered a lamp", "last week", "it has not arrived", "where is it?"]
     now = str(int(time.time()))
     burst = [wa_message("text", {"body": text}, wamid=f"wamid.b{n}", timestamp=now) for n, text in enumerate(words)]
     llm.chat.enqueue(ScriptedTurn(text="Let me check on your lamp."))
-    async with running_worker(settings, register_handlers(WorkerHandlers())):
+    async with AsyncExitStack() as stack:
+        for _ in range(workers):
+            await stack.enter_async_context(running_worker(settings, register_handlers(WorkerHandlers())))
         # Meta batches quick messages into one POST; the worker stores all five before the first turn runs.
         body = meta_json(wa_webhook(wa_value(messages=burst)))
         response = await client.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from datetime import timedelta
 
 import attrs
 
@@ -95,7 +96,7 @@ class AcceptWebhook:
         received_at = utc_now()
         by_tenant: dict[TenantId, dict[tuple[ChannelId, str], InboxEntry]] = {}
         unrouted = 0
-        for event in batch.events:
+        for position, event in enumerate(batch.events):
             route = await self._directory.route(data.kind, event.external_id)
             if route is None or (owner is not None and route.tenant_id != owner.tenant_id):
                 unrouted += 1
@@ -115,7 +116,8 @@ class AcceptWebhook:
                     provider_event_key=event.event_key,
                     payload=event.payload,
                     contact_id=event.contact_id,
-                    received_at=received_at,
+                    # A microsecond apart, in the body's order: the inbox orders a contact's events by it.
+                    received_at=received_at + timedelta(microseconds=position),
                 ),
             )
         if len(by_tenant) == 1:

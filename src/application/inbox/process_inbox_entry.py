@@ -104,6 +104,29 @@ class ProcessInboxEntry:
     ) -> ProcessInboxEntryResult:
         """`read_turn` runs in the transaction that decided to answer now (see `answer_now`), just before
         its commit, for the caller to read the turn's inputs there."""
+        processed = await self._process(data, read_turn, older_first=True)
+        if isinstance(processed, ProcessInboxEntryResult):
+            return processed
+        # The contact's earlier events are still waiting: with several worker processes, this task may ask for
+        # its contact's turn (the ordering lock) before the tasks of earlier events do. They are stored first,
+        # in arrival order; their own tasks then find them done.
+        for older_id in processed:
+            try:
+                await self._process(ProcessInboxEntryInput(data.tenant_id, older_id), None, older_first=False)
+            except Exception:
+                # Its own task retries it (and dead-letters it in the end); this event does not wait for it.
+                logger.warning(
+                    "an earlier event of the contact failed", extra={"inbox_id": str(older_id)}, exc_info=True
+                )
+        result = await self._process(data, read_turn, older_first=False)
+        assert isinstance(result, ProcessInboxEntryResult), "older events are handled only once"
+        return result
+
+    async def _process(
+        self, data: ProcessInboxEntryInput, read_turn: TurnReader | None, *, older_first: bool
+    ) -> ProcessInboxEntryResult | tuple[uuid.UUID, ...]:
+        """The entry processed, or (with `older_first`) the contact's earlier events still waiting, if any,
+        with nothing done."""
         async with self._uow_factory(data.tenant_id) as uow:
             # Locked: a concurrent run of the same task waits here, then sees the entry done.
             locked = await uow.inbox.lock(data.tenant_id, data.inbox_id)
@@ -112,6 +135,8 @@ class ProcessInboxEntry:
             entry, channel = locked.entry, locked.channel
             if entry.done:
                 return await self._redelivered(uow, locked, read_turn)
+            if older_first and locked.older_pending:
+                return locked.older_pending
             event: NormalisedEvent
             if channel is None or not channel.active:
                 event = IgnoredEvent("the channel is inactive or gone")

@@ -25,6 +25,9 @@ class LockedInboxEntry:
     # The conversation of the entry's contact on its channel, locked, read with the entry (None while there is
     # none): storing a message there needs no round trip to look it up.
     conversation: Conversation | None = None
+    # The contact's events received before this one and not processed yet, oldest first: their tasks run after
+    # this one's only when another worker process took them (see ProcessInboxEntry.execute).
+    older_pending: tuple[uuid.UUID, ...] = ()
 
 
 class InboxRepository(Protocol):

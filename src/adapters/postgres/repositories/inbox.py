@@ -56,6 +56,19 @@ _LOCK = DriverStatement(
             _others.c.id != inbox.c.id,
         )
         .label("others_pending"),
+        # The contact's events received before this one and still waiting, oldest first (usually none).
+        sa.func.array(
+            sa.select(_others.c.id)
+            .where(
+                _others.c.tenant_id == inbox.c.tenant_id,
+                _others.c.channel_id == inbox.c.channel_id,
+                _others.c.contact_id == inbox.c.contact_id,
+                _others.c.state == sa.literal_column(f"'{InboxState.PENDING}'"),
+                sa.tuple_(_others.c.received_at, _others.c.id) < sa.tuple_(inbox.c.received_at, inbox.c.id),
+            )
+            .order_by(_others.c.received_at, _others.c.id)
+            .scalar_subquery()
+        ).label("older_pending"),
         *(column.label(_CHANNEL_PREFIX + column.name) for column in channels.c),
         *(column.label(_CONVERSATION_PREFIX + column.name) for column in _contact_conversation.c),
     )
@@ -118,7 +131,9 @@ class PostgresInboxRepository:
             if row[_CONVERSATION_PREFIX + "id"] is None
             else _to_conversation({name: row[key] for name, key in _CONVERSATION_KEYS})
         )
-        return LockedInboxEntry(_to_entry(row), bool(row["others_pending"]), channel, conversation)
+        return LockedInboxEntry(
+            _to_entry(row), bool(row["others_pending"]), channel, conversation, tuple(row["older_pending"])
+        )
 
     async def finish(self, entry: InboxEntry) -> None:
         # The entry's last write in its transaction: it rides on the next statement (see TransactionDriver).
