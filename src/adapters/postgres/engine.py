@@ -25,6 +25,11 @@ def to_asyncpg_url(url: str) -> str:
     raise ValueError("DATABASE_URL must start with postgresql:// (or postgres://)")
 
 
+def to_driver_dsn(url: str) -> str:
+    """The same URL for asyncpg itself (the pools and listeners that bypass SQLAlchemy)."""
+    return "postgresql://" + to_asyncpg_url(url)[len("postgresql+asyncpg://") :]
+
+
 def make_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 20, session_settings: Mapping[str, str] | None = None
 ) -> AsyncEngine:

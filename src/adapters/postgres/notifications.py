@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.postgres.engine import to_asyncpg_url
+from adapters.postgres.engine import to_driver_dsn
 from application.ports.events import OutboxKind
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class OutboxWakeups:
 
 class PostgresNotifications:
     def __init__(self, database_url: str, channels: Iterable[str], *, reconnect_seconds: float = 1.0) -> None:
-        self._dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._dsn = to_driver_dsn(database_url)
         self._channels = tuple(channels)
         self._subscribers: list[tuple[str, str | None, asyncio.Event]] = []
         self._reconnect_seconds = reconnect_seconds

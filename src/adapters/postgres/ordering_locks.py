@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.postgres.engine import CONNECTION_ERRORS, to_asyncpg_url
+from adapters.postgres.engine import CONNECTION_ERRORS, to_driver_dsn
 from application.errors import ServiceUnavailable
 
 # Advisory-lock namespace of task ordering keys (first key of the two-key form), apart from the relay's.
@@ -30,13 +30,23 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     round trip of four statements per task)."""
 
 
+async def _run(connection: asyncpg.Connection, statement: str, key: str) -> None:
+    """Lock or unlock; should it fail or be cancelled, whether the lock is held is unknown: the session goes,
+    and the lock with it."""
+    try:
+        await connection.execute(statement, ORDERING_LOCK_SPACE, key)
+    except BaseException:
+        connection.terminate()
+        raise
+
+
 class PostgresOrderingLocks:
     """A connection per held key: the lock lives as long as its session holds it, and is unlocked by the block's
     end, however the block ended; a connection whose unlock did not go through is closed, which releases the
     lock with its session (a lost connection releases it the same way)."""
 
     def __init__(self, database_url: str, *, max_connections: int) -> None:
-        self._dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._dsn = to_driver_dsn(database_url)
         self._max_connections = max_connections
         self._pool: asyncpg.Pool | None = None
 
@@ -61,20 +71,12 @@ class PostgresOrderingLocks:
             raise ServiceUnavailable("the database is not reachable") from error
         try:
             try:
-                await connection.execute(_LOCK, ORDERING_LOCK_SPACE, key)
-            except BaseException as error:
-                # Whether a failed or cancelled lock was granted is unknown: the session goes, and the lock with it.
-                connection.terminate()
-                if isinstance(error, CONNECTION_ERRORS):
-                    raise ServiceUnavailable("the database is not reachable") from error
-                raise
+                await _run(connection, _LOCK, key)
+            except CONNECTION_ERRORS as error:
+                raise ServiceUnavailable("the database is not reachable") from error
             try:
                 yield
             finally:
-                try:
-                    await connection.execute(_UNLOCK, ORDERING_LOCK_SPACE, key)
-                except BaseException:
-                    connection.terminate()
-                    raise
+                await _run(connection, _UNLOCK, key)
         finally:
             await self._pool.release(connection)

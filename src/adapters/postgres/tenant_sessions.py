@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.postgres.engine import APP_ROLE, CONNECTION_ERRORS, to_asyncpg_url
+from adapters.postgres.engine import APP_ROLE, CONNECTION_ERRORS, to_driver_dsn
 from application.errors import ServiceUnavailable
 from domain.common.ids import TenantId
 
@@ -31,7 +31,7 @@ class TenantSessions:
     def __init__(
         self, database_url: str, *, max_connections: int = 8, session_settings: Mapping[str, str] | None = None
     ) -> None:
-        self._dsn = to_asyncpg_url(database_url).replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._dsn = to_driver_dsn(database_url)
         self._max_connections = max_connections
         self._session_settings = dict(session_settings or {})
         self._pool: asyncpg.Pool | None = None
