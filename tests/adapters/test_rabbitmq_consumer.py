@@ -193,3 +193,35 @@ async def test_rejected_and_requeued_messages_are_settled_apart(broker: RabbitBr
 
     assert sorted(seen) == ["fine", "later", "later", "poison"]
     assert await queue_depth(rabbitmq_url, queue.name) == 0
+
+
+async def test_a_stopped_consumer_returns_once_the_delivery_it_took_is_handled_and_acked(
+    broker: RabbitBroker, rabbitmq_url: str
+) -> None:
+    queue = RabbitQueue(f"test-consumer-{uuid.uuid4().hex}", durable=False)
+    handled: list[str] = []
+    taken = asyncio.Event()
+    finish = asyncio.Event()
+
+    async def handle(delivery: Delivery) -> Settlement:
+        taken.set()
+        await finish.wait()
+        handled.append(str(delivery.message_id))
+        return Settlement.ACK
+
+    consumers = RabbitConsumers(broker)
+    consumption = await consumers.consume(queue, handle, prefetch=1)
+    await publish(rabbitmq_url, queue.name, [b'{"n": %d}' % n for n in range(3)])
+    await asyncio.wait_for(taken.wait(), timeout=10)
+
+    stopping = asyncio.create_task(consumers.stop(consumption))
+    await asyncio.sleep(0.3)
+    # Another process may consume the queue once this returns: it must not while the first is handled.
+    assert not stopping.done()
+    finish.set()
+    await asyncio.wait_for(stopping, timeout=10)
+    await broker.stop()
+
+    assert handled == ['{"n": 0}']
+    # The first was acked before the stop returned; the other two were never taken.
+    assert await queue_depth(rabbitmq_url, queue.name) == 2

@@ -71,8 +71,11 @@ def topology_of(settings: Settings) -> RabbitTopology:
 
 async def delete_topology(settings: Settings, consumers: list[str]) -> None:
     assert settings.rabbitmq_url is not None
-    topology = topology_of(settings)
-    connection = await aio_pika.connect(settings.rabbitmq_url)
+    await delete_rabbit_topology(settings.rabbitmq_url, topology_of(settings), consumers)
+
+
+async def delete_rabbit_topology(rabbitmq_url: str, topology: RabbitTopology, consumers: list[str]) -> None:
+    connection = await aio_pika.connect(rabbitmq_url)
     async with connection:
         channel = await connection.channel()
         queues = [topology.task_queue(index).name for index in range(topology.task_partitions)]

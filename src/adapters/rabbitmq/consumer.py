@@ -12,7 +12,8 @@ import enum
 import logging
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import aiormq
@@ -26,6 +27,7 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitExchange, RabbitQueue
 logger = logging.getLogger(__name__)
 
 ACK_DELAY_SECONDS = 0.02
+DRAIN_SETTLE_SECONDS = 0.01
 
 
 class Settlement(enum.Enum):
@@ -157,6 +159,45 @@ class CoalescedAcks:
             self._sender = None
 
 
+class Consumption:
+    """One queue's consumer, and the deliveries it took that are still being handled."""
+
+    def __init__(self, queue: AbstractRobustQueue) -> None:
+        self.queue = queue
+        self.consumer_tag: str | None = None
+        self._handling = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextmanager
+    def handling(self) -> Iterator[None]:
+        self._handling += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._handling -= 1
+            if not self._handling:
+                self._idle.set()
+
+    async def cancel(self) -> None:
+        tag, self.consumer_tag = self.consumer_tag, None
+        if tag is None or self.queue.channel.is_closed:
+            return
+        try:
+            await self.queue.cancel(tag)
+        except (aiormq.AMQPError, ChannelInvalidStateError, ConnectionError) as error:
+            # The channel went with its consumer: what it had taken and not settled is back in the queue.
+            logger.warning("could not cancel a consumer", extra={"error": f"{type(error).__name__}: {error}"})
+
+    async def drained(self) -> None:
+        """Once every delivery taken before the cancel is handled. Those that arrived just before the
+        cancel-ok reach their handler a couple of loop turns later (aiormq, then aio-pika, each start a task
+        for a delivery): the pause lets them register first."""
+        await asyncio.sleep(DRAIN_SETTLE_SECONDS)
+        await self._idle.wait()
+
+
 class RabbitConsumers:
     """The worker's consumers: each queue on a channel of its own, the handler's verdict settling each
     message after the handler returned (so after its transaction committed)."""
@@ -165,13 +206,14 @@ class RabbitConsumers:
         self._broker = broker
         # By the AMQP channel a delivery came on: a reconnect brings new channels, and with them new tags.
         self._acks: weakref.WeakKeyDictionary[AbstractChannel, CoalescedAcks] = weakref.WeakKeyDictionary()
-        self._consuming: list[tuple[AbstractRobustQueue, str]] = []
+        self._consuming: list[Consumption] = []
 
     async def consume(
         self, queue: RabbitQueue, handle: DeliveryHandler, *, prefetch: int, bound_to: RabbitExchange | None = None
-    ) -> None:
+    ) -> Consumption:
         """Declare `queue` on a channel of its own with this prefetch (bound to `bound_to` with the queue's
-        routing key, when given) and hand every delivery to `handle`."""
+        routing key, when given) and hand every delivery to `handle`. Consuming the same queue again after
+        `stop` reuses its channel."""
         # Declared through FastStream's declarer, which keeps the first declaration of a queue: later
         # declarations by name (binding more patterns) get this queue, on this channel.
         declared = await self._broker.config.declarer.declare_queue(
@@ -180,19 +222,34 @@ class RabbitConsumers:
         if bound_to is not None:
             exchange = await self._broker.declare_exchange(bound_to)
             await declared.bind(exchange, routing_key=queue.routing())
+        consumption = Consumption(declared)
 
         async def deliver(message: AbstractIncomingMessage) -> None:
-            await self._deliver(message, handle, prefetch)
+            with consumption.handling():
+                await self._deliver(message, handle, prefetch)
 
-        self._consuming.append((declared, await declared.consume(deliver, no_ack=False)))
+        consumption.consumer_tag = await declared.consume(deliver, no_ack=False)
+        self._consuming.append(consumption)
+        return consumption
+
+    async def stop(self, consumption: Consumption) -> None:
+        """Stop one queue's consumer once the deliveries it took are handled and their acks are sent, so
+        another process consuming the queue next never runs alongside them."""
+        if consumption in self._consuming:
+            self._consuming.remove(consumption)
+        await consumption.cancel()
+        await consumption.drained()
+        await self._flush()
 
     async def cancel(self) -> None:
         """Stop taking deliveries and send the acks still waiting (deliveries being handled still settle
         while the connection lasts)."""
-        for queue, consumer_tag in self._consuming:
-            if not queue.channel.is_closed:
-                await queue.cancel(consumer_tag)
-        self._consuming.clear()
+        consuming, self._consuming = self._consuming, []
+        for consumption in consuming:
+            await consumption.cancel()
+        await self._flush()
+
+    async def _flush(self) -> None:
         for acks in list(self._acks.values()):
             await acks.flush()
 

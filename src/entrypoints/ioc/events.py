@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.httpx.address_policy import WebhookAddressPolicy
 from adapters.httpx.webhook_sender import HttpxWebhookSender
 from adapters.inprocess.transport import InProcessEventBus, InProcessTaskQueue
-from adapters.postgres.ordering_locks import PostgresOrderingLocks
 from adapters.postgres.outbox_feed import PostgresDeadLetters, PostgresOutboxFeed, make_relay_engine
+from adapters.postgres.partition_leases import PostgresPartitionLeases
 from adapters.rabbitmq.publisher import RabbitEventPublisher, RabbitTaskQueue
 from adapters.rabbitmq.topology import RabbitTopology
 from adapters.system.health import CallableProbe
@@ -81,21 +81,15 @@ class RabbitMessagingProvider(Provider):
         return RabbitTaskQueue(broker, topology, settings.events.confirm_timeout_seconds)
 
     @provide
-    async def ordering_locks(
-        self, settings: Settings, topology: RabbitTopology
-    ) -> AsyncIterator[PostgresOrderingLocks]:
+    def partition_leases(self, settings: Settings, topology: RabbitTopology) -> PostgresPartitionLeases:
         assert settings.database_url is not None
-        # A task holds a connection while it runs: at most one per partition (prefetch 1).
-        locks = PostgresOrderingLocks(settings.database_url, max_connections=topology.task_partitions)
-        await locks.start()
-        yield locks
-        await locks.close()
+        return PostgresPartitionLeases(settings.database_url, namespace=topology.namespace)
 
     @provide
     def transport(
-        self, broker: RabbitBroker, topology: RabbitTopology, settings: Settings, ordering_locks: PostgresOrderingLocks
+        self, broker: RabbitBroker, topology: RabbitTopology, settings: Settings, leases: PostgresPartitionLeases
     ) -> WorkerTransport:
-        return RabbitWorkerTransport(broker, topology, settings.events.relay_batch_size, ordering_locks)
+        return RabbitWorkerTransport(broker, topology, settings.events.relay_batch_size, leases)
 
     @provide
     def relay_status(self) -> RelayStatus:

@@ -1,6 +1,6 @@
-"""RabbitMQ consumers: every task partition with prefetch 1, so tasks of one ordering key run one at a
-time in order in this process, and under the key's lock across processes (adapters/postgres/ordering_locks);
-acks only after the handler's transaction committed; a handler that keeps failing is rejected to the
+"""RabbitMQ consumers: the task partitions this process holds the lease of (entrypoints/worker/partitions), each
+with prefetch 1, so tasks of one ordering key run one at a time in order across processes; acks only after the
+handler's transaction committed; a handler that keeps failing is rejected to the
 dead-letter exchange. Each message runs in a REQUEST scope the dispatcher opens."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from collections.abc import Awaitable
 
 from faststream.rabbit import RabbitBroker
 
-from adapters.postgres.ordering_locks import PostgresOrderingLocks
+from adapters.postgres.partition_leases import PostgresPartitionLeases
 from adapters.rabbitmq.consumer import Delivery, DeliveryHandler, RabbitConsumers, Settlement
 from adapters.rabbitmq.topology import RabbitTopology
-from application.errors import ServiceUnavailable
 from application.ports.tasks import Task
 from domain.events import Event
 from entrypoints.worker.dispatch import Dispatcher, HandlerFailed, NotSettled
+from entrypoints.worker.partitions import TaskPartitions
 from entrypoints.worker.registry import EventSubscription, WorkerHandlers
 
 logger = logging.getLogger(__name__)
@@ -32,24 +32,19 @@ class RabbitWorkerTransport:
     task_relay_lanes = 1
 
     def __init__(
-        self, broker: RabbitBroker, topology: RabbitTopology, batch: int, ordering_locks: PostgresOrderingLocks
+        self, broker: RabbitBroker, topology: RabbitTopology, batch: int, leases: PostgresPartitionLeases
     ) -> None:
         self._broker = broker
         self._topology = topology
-        self._ordering_locks = ordering_locks
+        self._leases = leases
         self._consumers = RabbitConsumers(broker)
+        self._partitions: TaskPartitions | None = None
+        self._balancing: asyncio.Task[None] | None = None
         self.task_relay_batch = batch
 
     async def start(self, dispatcher: Dispatcher, handlers: WorkerHandlers) -> None:
         await self._broker.connect()
         await self._topology.declare_exchanges(self._broker)
-        for partition in range(self._topology.task_partitions):
-            await self._consumers.consume(
-                self._topology.task_queue(partition),
-                _task_consumer(dispatcher, self._ordering_locks),
-                prefetch=1,
-                bound_to=self._topology.tasks_exchange,
-            )
         for subscription in handlers.events:
             await self._consumers.consume(
                 self._topology.event_queue(subscription.consumer),
@@ -57,30 +52,29 @@ class RabbitWorkerTransport:
                 prefetch=subscription.prefetch,
             )
             await self._topology.bind_event_queue(self._broker, subscription.consumer, subscription.patterns)
+        self._partitions = TaskPartitions(self._consumers, self._topology, self._leases, _task_consumer(dispatcher))
+        # The first round before start-up ends: a lone worker consumes every partition from the start.
+        await self._partitions.balance()
+        self._balancing = asyncio.create_task(self._partitions.run(), name="task partition leases")
 
     async def stop(self) -> None:
+        if self._balancing is not None:
+            self._balancing.cancel()
+            await asyncio.gather(self._balancing, return_exceptions=True)
+        if self._partitions is not None:
+            await self._partitions.stop()
         await self._consumers.cancel()
         await self._broker.stop()
 
 
-def _task_consumer(dispatcher: Dispatcher, ordering_locks: PostgresOrderingLocks) -> DeliveryHandler:
+def _task_consumer(dispatcher: Dispatcher) -> DeliveryHandler:
     async def consume_task(delivery: Delivery) -> Settlement:
         try:
             task = Task.from_envelope(delivery.envelope())
         except (ValueError, KeyError, TypeError):
             logger.error("unreadable task message", extra={"message_id": delivery.message_id})
             return Settlement.REJECT
-        if task.ordering_key is None:
-            return await _settle(delivery, dispatcher.handle_task(task))
-        try:
-            async with ordering_locks.holding(task.ordering_key):
-                return await _settle(delivery, dispatcher.handle_task(task))
-        except ServiceUnavailable:
-            # The key's lock could not be taken (the database is down): back to the queue, as a handler whose
-            # dependency is down.
-            logger.warning("task ordering lock unavailable", extra={"message_id": delivery.message_id})
-            await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
-            return Settlement.REQUEUE
+        return await _settle(delivery, dispatcher.handle_task(task))
 
     return consume_task
 
