@@ -89,7 +89,6 @@ class TaskPartitions:
             logger.warning(
                 "task partition leases lost: not consuming tasks until they are back",
                 extra={"error": f"{type(error).__name__}: {error}"},
-                exc_info=True,
             )
             await self._stop_consuming()
             self._joined = False
