@@ -13,12 +13,16 @@ import aio_pika
 import asyncpg
 import attrs
 import pytest
+from dishka import make_async_container
 from faststream.rabbit import RabbitBroker
 
 from adapters.postgres.partition_leases import PostgresPartitionLeases
 from adapters.rabbitmq.consumer import Delivery, RabbitConsumers, Settlement
 from adapters.rabbitmq.topology import RabbitTopology
+from entrypoints.worker.dispatch import Dispatcher
 from entrypoints.worker.partitions import TaskPartitions, fair_share
+from entrypoints.worker.rabbit import RabbitWorkerTransport
+from entrypoints.worker.registry import TaskHandlers, WorkerHandlers
 from tests.support.worker import delete_rabbit_topology, eventually
 
 PARTITIONS = 4
@@ -200,3 +204,33 @@ async def test_a_process_whose_lease_session_is_lost_stops_consuming_until_it_is
     await second.partitions.balance()
     await first.partitions.balance()
     assert len(first.partitions.consumed) == PARTITIONS // 2
+
+
+async def test_a_worker_holding_no_partition_still_declares_and_binds_every_partition_queue(
+    topology: RabbitTopology, rabbitmq_url: str, database_url: str
+) -> None:
+    # Another process holds every lease, so this worker consumes none of the partitions.
+    elsewhere = PostgresPartitionLeases(database_url, namespace=topology.namespace)
+    await elsewhere.reconnect()
+    for partition in range(PARTITIONS):
+        assert await elsewhere.take(partition)
+    broker = RabbitBroker(rabbitmq_url, apply_types=False)
+    leases = PostgresPartitionLeases(database_url, namespace=topology.namespace)
+    transport = RabbitWorkerTransport(broker, topology, batch=10, leases=leases)
+    container = make_async_container()
+    try:
+        await transport.start(Dispatcher(container, TaskHandlers(), attempts=1, retry_seconds=0), WorkerHandlers())
+
+        # The relay publishes mandatory: each partition's task must find its queue.
+        connection = await aio_pika.connect(rabbitmq_url)
+        async with connection:
+            channel = await connection.channel(on_return_raises=True)
+            exchange = await channel.get_exchange(topology.tasks_exchange.name)
+            for partition in range(PARTITIONS):
+                await exchange.publish(aio_pika.Message(b"task"), routing_key=str(partition), mandatory=True)
+                queue = await channel.declare_queue(topology.task_queue(partition).name, passive=True)
+                assert queue.declaration_result.message_count == 1
+    finally:
+        await transport.stop()
+        await container.close()
+        await elsewhere.close()

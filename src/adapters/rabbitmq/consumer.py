@@ -208,20 +208,26 @@ class RabbitConsumers:
         self._acks: weakref.WeakKeyDictionary[AbstractChannel, CoalescedAcks] = weakref.WeakKeyDictionary()
         self._consuming: list[Consumption] = []
 
-    async def consume(
-        self, queue: RabbitQueue, handle: DeliveryHandler, *, prefetch: int, bound_to: RabbitExchange | None = None
-    ) -> Consumption:
-        """Declare `queue` on a channel of its own with this prefetch (bound to `bound_to` with the queue's
-        routing key, when given) and hand every delivery to `handle`. Consuming the same queue again after
-        `stop` reuses its channel."""
-        # Declared through FastStream's declarer, which keeps the first declaration of a queue: later
-        # declarations by name (binding more patterns) get this queue, on this channel.
-        declared = await self._broker.config.declarer.declare_queue(
+    async def declare(
+        self, queue: RabbitQueue, *, prefetch: int, bound_to: RabbitExchange | None = None
+    ) -> AbstractRobustQueue:
+        """Declare `queue` on a channel of its own with this prefetch, bound to `bound_to` with the queue's
+        routing key when given. Through FastStream's declarer, which keeps the first declaration of a queue:
+        later declarations by name (consuming it, binding more patterns) get this queue, on this channel."""
+        declared: AbstractRobustQueue = await self._broker.config.declarer.declare_queue(
             queue, channel=Channel(prefetch_count=prefetch, publisher_confirms=False)
         )
         if bound_to is not None:
             exchange = await self._broker.declare_exchange(bound_to)
             await declared.bind(exchange, routing_key=queue.routing())
+        return declared
+
+    async def consume(
+        self, queue: RabbitQueue, handle: DeliveryHandler, *, prefetch: int, bound_to: RabbitExchange | None = None
+    ) -> Consumption:
+        """Declare `queue` (see `declare`) and hand every delivery to `handle`. Consuming the same queue again
+        after `stop` reuses its channel."""
+        declared = await self.declare(queue, prefetch=prefetch, bound_to=bound_to)
         consumption = Consumption(declared)
 
         async def deliver(message: AbstractIncomingMessage) -> None:

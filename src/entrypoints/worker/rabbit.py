@@ -52,6 +52,12 @@ class RabbitWorkerTransport:
                 prefetch=subscription.prefetch,
             )
             await self._topology.bind_event_queue(self._broker, subscription.consumer, subscription.patterns)
+        # Every partition's queue exists and is bound from the start, whichever this process gets to consume:
+        # the relay's mandatory publishes never find a partition without its queue.
+        for partition in range(self._topology.task_partitions):
+            await self._consumers.declare(
+                self._topology.task_queue(partition), prefetch=1, bound_to=self._topology.tasks_exchange
+            )
         self._partitions = TaskPartitions(self._consumers, self._topology, self._leases, _task_consumer(dispatcher))
         # The first round before start-up ends: a lone worker consumes every partition from the start.
         await self._partitions.balance()
