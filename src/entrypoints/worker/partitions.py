@@ -74,6 +74,7 @@ class TaskPartitions:
 
     async def balance(self) -> None:
         """One round: give up the partitions above this process's fair share, then take free ones up to it."""
+        before = self.consumed
         try:
             if not self._joined:
                 await self._leases.reconnect()
@@ -92,6 +93,9 @@ class TaskPartitions:
             )
             await self._stop_consuming()
             self._joined = False
+        if self.consumed != before:
+            # So an operator sees how the partitions are shared out among the worker processes.
+            logger.info("consuming task partitions", extra={"partitions": sorted(self.consumed)})
 
     async def stop(self) -> None:
         """Stop consuming, once the tasks taken are done, and leave the group: the leases go with the session."""
