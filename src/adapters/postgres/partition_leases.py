@@ -15,7 +15,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from adapters.postgres.engine import to_driver_dsn
 
-_MEMBERS = "SELECT pg_try_advisory_lock(hashtext($1), $2)"
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtext($1), $2)"
 # Advisory locks of the two-key form show their keys as classid and objid, with objsubid 2.
 _COUNT_MEMBERS = """
 SELECT count(*) FROM pg_locks
@@ -23,7 +23,6 @@ WHERE locktype = 'advisory' AND granted AND objsubid = 2
   AND classid = hashtext($1)::oid
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
-_TAKE = "SELECT pg_try_advisory_lock(hashtext($1), $2)"
 _GIVE_UP = "SELECT pg_advisory_unlock(hashtext($1), $2)"
 
 
@@ -45,12 +44,17 @@ class PostgresPartitionLeases:
         connection = await asyncpg.connect(self._dsn)
         try:
             # A random member id; another process drawing the same one only makes this draw again.
-            while not await connection.fetchval(_MEMBERS, self._members_key, random.randrange(1, 2**31)):
+            while not await connection.fetchval(_TRY_LOCK, self._members_key, random.randrange(1, 2**31)):
                 pass
         except BaseException:
             connection.terminate()
             raise
         self._connection = connection
+
+    @property
+    def joined(self) -> bool:
+        """Whether this process has a session, and with it its membership (a broken one shows on its next call)."""
+        return self._connection is not None and not self._connection.is_closed()
 
     async def members(self) -> int:
         """How many worker processes share the partitions now, this one included."""
@@ -59,7 +63,7 @@ class PostgresPartitionLeases:
 
     async def take(self, partition: int) -> bool:
         """The partition's lease, if no other process holds it."""
-        taken: bool = await self._session().fetchval(_TAKE, self._partitions_key, partition)
+        taken: bool = await self._session().fetchval(_TRY_LOCK, self._partitions_key, partition)
         return taken
 
     async def give_up(self, partition: int) -> None:
@@ -72,6 +76,6 @@ class PostgresPartitionLeases:
             connection.terminate()
 
     def _session(self) -> asyncpg.Connection:
-        if self._connection is None or self._connection.is_closed():
+        if not self.joined:
             raise ConnectionError("the partition leases' session is gone")
         return self._connection

@@ -107,9 +107,9 @@ class ProcessInboxEntry:
         processed = await self._process(data, read_turn, older_first=True)
         if isinstance(processed, ProcessInboxEntryResult):
             return processed
-        # The contact's earlier events are still waiting: with several worker processes, this task may ask for
-        # its contact's turn (the ordering lock) before the tasks of earlier events do. They are stored first,
-        # in arrival order; their own tasks then find them done.
+        # The contact's earlier events are still waiting: their tasks were put back (a dependency was down) or
+        # are held by a worker process that lost its partition lease. They are stored first, in arrival order;
+        # their own tasks then find them done.
         for older_id in processed:
             try:
                 await self._process(ProcessInboxEntryInput(data.tenant_id, older_id), None, older_first=False)

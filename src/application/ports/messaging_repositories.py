@@ -26,7 +26,7 @@ class LockedInboxEntry:
     # none): storing a message there needs no round trip to look it up.
     conversation: Conversation | None = None
     # The contact's events received before this one and not processed yet, oldest first: their tasks run after
-    # this one's only when another worker process took them (see ProcessInboxEntry.execute).
+    # this one's only when they were put back or changed worker process (see ProcessInboxEntry.execute).
     older_pending: tuple[uuid.UUID, ...] = ()
 
 

@@ -54,7 +54,6 @@ class TaskPartitions:
         self._leases = leases
         self._handle = handle
         self._consumed: dict[int, Consumption] = {}
-        self._joined = False
         # Where this process starts looking for free partitions, so processes starting together do not all
         # try the same ones first.
         self._first = random.randrange(topology.task_partitions)
@@ -76,9 +75,8 @@ class TaskPartitions:
         """One round: give up the partitions above this process's fair share, then take free ones up to it."""
         before = self.consumed
         try:
-            if not self._joined:
+            if not self._leases.joined:
                 await self._leases.reconnect()
-                self._joined = True
             share = fair_share(self._topology.task_partitions, await self._leases.members())
             await self._give_up(list(self._consumed)[share:])
             for partition in self._free_partitions():
@@ -92,7 +90,6 @@ class TaskPartitions:
                 extra={"error": f"{type(error).__name__}: {error}"},
             )
             await self._stop_consuming()
-            self._joined = False
         if self.consumed != before:
             # So an operator sees how the partitions are shared out among the worker processes.
             logger.info("consuming task partitions", extra={"partitions": sorted(self.consumed)})
@@ -100,7 +97,6 @@ class TaskPartitions:
     async def stop(self) -> None:
         """Stop consuming, once the tasks taken are done, and leave the group: the leases go with the session."""
         await self._stop_consuming()
-        self._joined = False
 
     def _free_partitions(self) -> list[int]:
         count = self._topology.task_partitions

@@ -1,7 +1,7 @@
 """RabbitMQ consumers: the task partitions this process holds the lease of (entrypoints/worker/partitions), each
 with prefetch 1, so tasks of one ordering key run one at a time in order across processes; acks only after the
-handler's transaction committed; a handler that keeps failing is rejected to the
-dead-letter exchange. Each message runs in a REQUEST scope the dispatcher opens."""
+handler's transaction committed; a handler that keeps failing is rejected to the dead-letter exchange. Each
+message runs in a REQUEST scope the dispatcher opens."""
 
 from __future__ import annotations
 
