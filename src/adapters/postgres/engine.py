@@ -30,8 +30,15 @@ def to_driver_dsn(url: str) -> str:
     return "postgresql://" + to_asyncpg_url(url)[len("postgresql+asyncpg://") :]
 
 
+DEFAULT_POOL_SIZE = 10
+
+
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 20, session_settings: Mapping[str, str] | None = None
+    url: str,
+    *,
+    pool_size: int = DEFAULT_POOL_SIZE,
+    max_overflow: int = 20,
+    session_settings: Mapping[str, str] | None = None,
 ) -> AsyncEngine:
     """`session_settings`: settings every connection starts its session with."""
     return create_async_engine(

@@ -28,7 +28,7 @@ def common_providers(settings: Settings, *, hosts_worker: bool = False) -> list[
     return [
         ConfigProvider(),
         SecurityProvider(),
-        DatabaseProvider(relays_here=hosts_worker),
+        DatabaseProvider(hosts_worker=hosts_worker),
         RedisCacheProvider() if settings.redis_url else MemoryCacheProvider(),
         messaging_provider(settings, hosts_worker=hosts_worker),
         EventBackboneProvider(),

@@ -13,7 +13,7 @@ from adapters.crypto.aes_gcm import AesGcmSecretCipher
 from adapters.crypto.scrypt import ScryptSecretHasher
 from adapters.memory.rate_limiter import MemoryNonceStore, MemoryRateLimiter, MemorySendPacer
 from adapters.postgres.api_log import PostgresApiLogSink
-from adapters.postgres.engine import make_engine, ping
+from adapters.postgres.engine import DEFAULT_POOL_SIZE, make_engine, ping
 from adapters.postgres.notifications import OutboxWakeups
 from adapters.postgres.unit_of_work import PostgresUnitOfWorkFactory
 from adapters.redis.rate_limiter import RedisNonceStore, RedisRateLimiter, RedisSendPacer
@@ -62,22 +62,42 @@ class SecurityProvider(Provider):
         return AesGcmSecretCipher.from_encoded_key(settings.secret_key)
 
 
+# Connections a worker process holds besides its task partitions' (one task each at a time): its two
+# relays, the webhook delivery loop's bookkeeping, an event consumer or a periodic job.
+WORKER_BACKGROUND_CONNECTIONS = 4
+
+
+def engine_pool_size(settings: Settings, *, hosts_worker: bool) -> int:
+    """Connections the pool keeps open. A worker process keeps one for each task partition it may run at
+    once: a pool smaller than that closes a connection on every return beyond its size and opens a new one
+    for the next task (a server process started, its catalog caches and prepared statements built again),
+    which nearly doubled Postgres's CPU per message at 32 partitions in bench/pipeline.py."""
+    if not hosts_worker:
+        return DEFAULT_POOL_SIZE
+    return max(DEFAULT_POOL_SIZE, settings.events.task_partitions + WORKER_BACKGROUND_CONNECTIONS)
+
+
 class DatabaseProvider(Provider):
     scope = Scope.APP
 
-    def __init__(self, *, relays_here: bool) -> None:
+    def __init__(self, *, hosts_worker: bool) -> None:
         super().__init__()
-        self._relays_here = relays_here
+        self._hosts_worker = hosts_worker
 
     @provide
     def outbox_wakeups(self) -> OutboxWakeups:
-        return OutboxWakeups(relays_here=self._relays_here)
+        # Relays run in the processes that host the worker.
+        return OutboxWakeups(relays_here=self._hosts_worker)
 
     @provide
     async def engine(self, settings: Settings, wakeups: OutboxWakeups) -> AsyncIterator[AsyncEngine]:
         if settings.database_url is None:
             raise ConfigurationError("no database: start the embedded one before building the container")
-        engine = make_engine(settings.database_url, session_settings=wakeups.session_settings)
+        engine = make_engine(
+            settings.database_url,
+            pool_size=engine_pool_size(settings, hosts_worker=self._hosts_worker),
+            session_settings=wakeups.session_settings,
+        )
         yield engine
         await engine.dispose()
 
