@@ -563,7 +563,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured run")
     parser.add_argument("--in-flight", type=int, default=64, help="messages awaiting their reply (throughput run)")
     parser.add_argument("--rate", type=float, default=100.0, help="offered rate of the latency run")
-    parser.add_argument("--partitions", type=int, default=8, help="TASK_PARTITIONS (parallel conversations)")
+    parser.add_argument("--partitions", type=int, default=16, help="TASK_PARTITIONS (parallel conversations)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument(
         "--conversing",

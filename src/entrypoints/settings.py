@@ -58,7 +58,7 @@ class EventSettings:
     # Prefix of every RabbitMQ exchange and queue name (several deployments can share a vhost).
     namespace: str = "metachat"
     # Ordered task partitions (queues `{namespace}.tasks.{i}`); change only with the queues drained.
-    task_partitions: int = 8
+    task_partitions: int = 16
     # "classic" or "quorum" (a RabbitMQ cluster); quorum queues also get a broker-side delivery limit.
     queue_type: str = "classic"
     delivery_limit: int = 20
@@ -217,7 +217,7 @@ class Settings:
             allow_private_webhook_urls=flag("ALLOW_PRIVATE_WEBHOOK_URLS"),
             events=EventSettings(
                 namespace=text("RABBITMQ_NAMESPACE") or "metachat",
-                task_partitions=integer("TASK_PARTITIONS", 8),
+                task_partitions=integer("TASK_PARTITIONS", 16),
                 queue_type=queue_type,
                 delivery_limit=integer("RABBITMQ_DELIVERY_LIMIT", 20),
                 handler_attempts=integer("TASK_HANDLER_ATTEMPTS", 5),

@@ -24,7 +24,7 @@ EVENTS_DEAD_ROUTING_KEY = "events"
 @attrs.frozen
 class RabbitTopology:
     namespace: str = "metachat"
-    task_partitions: int = 8
+    task_partitions: int = 16
     queue_type: str = "classic"
     delivery_limit: int = 20
 
