@@ -18,17 +18,18 @@ PARTITIONS = 24
 
 async def _server_pids_at_once(engine: AsyncEngine, count: int) -> set[int]:
     """The server processes behind `count` connections checked out together, then all returned."""
-    release = asyncio.Event()
+    all_held, release = asyncio.Event(), asyncio.Event()
     pids: set[int] = set()
 
     async def hold_one() -> None:
         async with engine.connect() as connection:
             pids.add((await connection.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            if len(pids) == count:
+                all_held.set()
             await release.wait()
 
     holders = [asyncio.create_task(hold_one()) for _ in range(count)]
-    while len(pids) < count:
-        await asyncio.sleep(0.01)
+    await all_held.wait()
     release.set()
     await asyncio.gather(*holders)
     return pids
