@@ -80,22 +80,3 @@ async def test_each_outcome_is_stored_with_its_event_under_its_own_tenant(
         (failed.tenant_id, "message.failed", "corr-1"),
     ]
     assert json.loads(events[-2]["payload"])["data"]["provider_message_id"] == "wamid.sent"
-
-
-async def test_outcomes_are_not_planned_anew_for_each_reply(
-    uow_factory: PostgresUnitOfWorkFactory, outcomes: PostgresDeliveryOutcomes, one_tenant_session: TenantSessions
-) -> None:
-    for number in range(6):
-        channel = await store_whatsapp_channel(uow_factory, f"10654035224001{number}")
-        reply = await pending_reply(uow_factory, channel)
-        reply.provider_message_id = f"wamid.{number}"
-        reply.apply_status(DeliveryStatus.SENT)
-        await outcomes.record(reply, message_event(reply, "15550001"))
-
-    # The session's own prepared statements (the one connection every outcome went through).
-    async with one_tenant_session.scoped_to(channel.tenant_id) as connection:
-        plans = await connection.fetchrow(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%WITH delivery AS%'"
-        )
-    assert plans is not None
-    assert (plans["generic_plans"], plans["custom_plans"]) == (6, 0)

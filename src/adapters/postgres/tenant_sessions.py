@@ -19,10 +19,6 @@ from application.errors import ServiceUnavailable
 from domain.common.ids import TenantId
 
 _SESSION_SCOPE = "SELECT set_config('role', $1, false), set_config('app.bypass_rls', 'off', false)"
-# Every statement here finds its rows by key, so one plan serves every execution. Left to choose, Postgres
-# kept planning the delivery outcome's UPDATE anew each time (0.11 ms of its CPU per reply): a plan made for
-# the one partition the message's created_at names looks cheaper than one that prunes when it runs.
-_GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
 _TENANT_SCOPE = "SELECT set_config('app.tenant_id', $1, false)"
 
 
@@ -37,7 +33,7 @@ class TenantSessions:
     ) -> None:
         self._dsn = to_driver_dsn(database_url)
         self._max_connections = max_connections
-        self._session_settings = {**_GENERIC_PLANS, **(session_settings or {})}
+        self._session_settings = dict(session_settings or {})
         self._pool: asyncpg.Pool | None = None
         # The tenant each open connection (by server process id) is scoped to.
         self._tenant_of: dict[int, TenantId] = {}
